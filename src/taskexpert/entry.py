@@ -1,0 +1,43 @@
+"""What the command-line entry points share: run a pipeline, turn user errors into one clear line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from omegaconf import DictConfig
+
+from taskexpert.errors import TaskExpertError
+
+log = logging.getLogger("taskexpert")
+
+
+def run_training(cfg: DictConfig) -> float | None:
+    """Train and return `cfg.optimized_metric` for sweepers (None for a dry run)."""
+    from taskexpert.training.pipeline import train
+
+    try:
+        metrics = train(cfg)
+    except TaskExpertError as error:
+        log.error("%s", error)
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if cfg.get("dry_run"):
+        return None
+    value = metrics.get(cfg.optimized_metric)
+    return float(value) if value is not None else None
+
+
+def null_group_overrides_to_deletions(argv: list[str], conf_dir: str) -> list[str]:
+    """Hydra 1.3 rejects `group=null` for a group that has a default; it means `~group` (drop it).
+
+    So `logger=null` works as users expect from lightning-hydra-template-style projects.
+    """
+    from pathlib import Path
+
+    groups = {path.name for path in Path(conf_dir).iterdir() if path.is_dir()}
+    rewritten = []
+    for argument in argv:
+        key, _, value = argument.partition("=")
+        rewritten.append(f"~{key}" if value == "null" and key in groups else argument)
+    return rewritten

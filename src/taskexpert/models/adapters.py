@@ -1,0 +1,47 @@
+"""Attach a PEFT adapter (or none, for full fine-tuning) and count what trains."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from taskexpert.errors import ConfigError
+
+
+def build_peft_config(peft_cfg: Any):
+    """Instantiate PEFT's own config class from its Hydra node (None means full fine-tuning)."""
+    if peft_cfg is None:
+        return None
+    from hydra.utils import instantiate
+
+    return instantiate(peft_cfg, _convert_="all")
+
+
+def is_prompt_learning(model) -> bool:
+    """True for prefix/prompt tuning, whose virtual tokens transformers' `generate` does not see."""
+    config = getattr(model, "active_peft_config", None)
+    return bool(config is not None and config.is_prompt_learning)
+
+
+def apply_adapter(model, peft_cfg: Any, gradient_checkpointing: bool = False, low_cpu_mem_usage: bool = False):
+    """Wrap `model` with the configured adapter; with no adapter every weight trains."""
+    peft_config = build_peft_config(peft_cfg)
+    if peft_config is None:
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
+        return model
+    if peft_config.is_prompt_learning and gradient_checkpointing:
+        raise ConfigError(
+            "prefix tuning does not work with gradient checkpointing (the virtual tokens live in the KV cache, "
+            "which checkpointing disables): set model.gradient_checkpointing=false or use peft=lora"
+        )
+    from peft import get_peft_model
+
+    return get_peft_model(model, peft_config, low_cpu_mem_usage=low_cpu_mem_usage)
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(trainable, total), as PEFT reports them for adapters (prefix tokens included)."""
+    if hasattr(model, "get_nb_trainable_parameters"):
+        return model.get_nb_trainable_parameters()
+    total = sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters() if p.requires_grad), total

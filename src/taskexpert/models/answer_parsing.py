@@ -1,0 +1,24 @@
+"""Dr. LLaMA's generate-and-parse: find the answer phrase, take the first label word after it."""
+
+from __future__ import annotations
+
+import re
+
+from taskexpert.records import LABELS
+
+ANSWER_PHRASE = "the answer to the question given the context is"
+_LABEL_WORD = re.compile(r"\b(" + "|".join(LABELS) + r")\b")
+
+
+def parse_answer(
+    text: str, phrase: str = ANSWER_PHRASE, window: int = 40, default: str = "maybe"
+) -> tuple[str, bool]:
+    """Return (label, parsed). Looks `window` characters after the first `phrase` (case-insensitive);
+    falls back to `default` with parsed=False when the phrase or a label word is absent."""
+    lowered = text.lower()
+    start = lowered.find(phrase.lower())
+    if start < 0:
+        return default, False
+    after = start + len(phrase)
+    match = _LABEL_WORD.search(lowered[after : after + window])
+    return (match.group(1), True) if match else (default, False)

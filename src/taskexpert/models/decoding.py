@@ -1,0 +1,71 @@
+"""Greedy decoding for evaluation.
+
+transformers' `generate` runs its own KV cache and (with transformers 5 and PEFT 0.21) drops the virtual
+tokens of prefix tuning, so for prompt-learning adapters we decode with plain forward passes, which do
+see the prefix. Other models use `generate` with its cache.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from taskexpert.models.adapters import is_prompt_learning
+from taskexpert.models.label_scoring import last_position_logits
+
+
+def _right_to_left_padding(input_ids, attention_mask, lengths, pad_token_id):
+    width = input_ids.shape[1]
+    left_ids = torch.full_like(input_ids, pad_token_id)
+    left_mask = torch.zeros_like(attention_mask)
+    for row, length in enumerate(lengths.tolist()):
+        left_ids[row, width - length :] = input_ids[row, :length]
+        left_mask[row, width - length :] = 1
+    return left_ids, left_mask
+
+
+@torch.no_grad()
+def forward_greedy_decode(model, input_ids, attention_mask, lengths, max_new_tokens: int, eos_token_id, pad_token_id):
+    """Greedy decoding by repeated full forward passes on a right-padded batch (no cache)."""
+    input_ids, attention_mask, lengths = input_ids.clone(), attention_mask.clone(), lengths.clone()
+    batch_size = input_ids.shape[0]
+    new_tokens = [[] for _ in range(batch_size)]
+    finished = torch.zeros(batch_size, dtype=torch.bool)
+    for _ in range(max_new_tokens):
+        next_tokens = last_position_logits(model, input_ids, attention_mask, lengths).argmax(dim=-1)
+        if int(lengths.max()) == input_ids.shape[1]:  # grow by one column of padding
+            input_ids = torch.cat([input_ids, torch.full((batch_size, 1), pad_token_id)], dim=1)
+            attention_mask = torch.cat([attention_mask, torch.zeros((batch_size, 1), dtype=attention_mask.dtype)], dim=1)
+        for row in range(batch_size):
+            if finished[row]:
+                continue
+            token = int(next_tokens[row])
+            new_tokens[row].append(token)
+            input_ids[row, lengths[row]] = token
+            attention_mask[row, lengths[row]] = 1
+            lengths[row] += 1
+            finished[row] = token == eos_token_id
+        if bool(finished.all()):
+            break
+    return new_tokens
+
+
+@torch.no_grad()
+def greedy_generate(model, batch: dict, max_new_tokens: int, eos_token_id: int, pad_token_id: int) -> list[list[int]]:
+    """New token ids per row for a right-padded evaluation batch, eos included when reached."""
+    ids, mask, lengths = batch["input_ids"], batch["attention_mask"], batch["lengths"]
+    if is_prompt_learning(model):
+        return forward_greedy_decode(model, ids, mask, lengths, max_new_tokens, eos_token_id, pad_token_id)
+    left_ids, left_mask = _right_to_left_padding(ids, mask, lengths, pad_token_id)
+    output = model.generate(
+        input_ids=left_ids,
+        attention_mask=left_mask,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+    )
+    rows = []
+    for generated in output[:, left_ids.shape[1] :].tolist():
+        cut = generated.index(eos_token_id) + 1 if eos_token_id in generated else len(generated)
+        rows.append(generated[:cut])
+    return rows

@@ -1,0 +1,63 @@
+"""Load a causal LM and its tokenizer from a local directory, the hub, or one of our prepared models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from taskexpert.errors import ConfigError
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_model_path(model_cfg: Any) -> str:
+    """`model.path` wins when set; otherwise the `source` recipe builds or converts the model once."""
+    if model_cfg.get("path"):
+        return str(model_cfg.path)
+    source = model_cfg.get("source", "hub")
+    if source == "tiny":
+        from taskexpert.models.tiny import tiny_model_dir
+
+        return str(tiny_model_dir(model_cfg.tiny_architecture))
+    if source == "smollm2_gguf":
+        from taskexpert.models.smollm2 import smollm2_dir
+
+        return str(smollm2_dir())
+    raise ConfigError(f"model {model_cfg.get('name')!r} has no path and source={source!r}: set model.path")
+
+
+def load_tokenizer(model_cfg: Any, path: str | None = None):
+    from transformers import AutoTokenizer
+
+    path = path or resolve_model_path(model_cfg)
+    tokenizer = AutoTokenizer.from_pretrained(
+        path, revision=model_cfg.get("revision"), trust_remote_code=bool(model_cfg.get("trust_remote_code", False))
+    )
+    if tokenizer.pad_token_id is None:  # LLaMA-family tokenizers ship without one; padding is masked anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model_and_tokenizer(model_cfg: Any):
+    """Returns (model, tokenizer). Safetensors are preferred and remote code is off unless the config allows it."""
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model_path(model_cfg)
+    dtype_name = model_cfg.get("dtype", "float32")
+    if dtype_name not in DTYPES:
+        raise ConfigError(f"model.dtype={dtype_name!r} is unknown: use one of {', '.join(DTYPES)}")
+    tokenizer = load_tokenizer(model_cfg, path)
+    model = AutoModelForCausalLM.from_pretrained(
+        path,
+        revision=model_cfg.get("revision"),
+        dtype=DTYPES[dtype_name],
+        trust_remote_code=bool(model_cfg.get("trust_remote_code", False)),
+        use_safetensors=model_cfg.get("use_safetensors"),
+    )
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    if model_cfg.get("gradient_checkpointing"):
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    return model, tokenizer

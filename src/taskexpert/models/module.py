@@ -1,0 +1,138 @@
+"""The LightningModule: causal-LM loss on answer tokens; evaluation by label scoring or generate-and-parse."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from taskexpert.metrics import classification_metrics
+from taskexpert.models.answer_parsing import ANSWER_PHRASE, parse_answer
+from taskexpert.models.decoding import greedy_generate
+from taskexpert.models.label_scoring import score_labels
+from taskexpert.records import LABELS
+
+
+@dataclass
+class OptimizerSettings:
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.1
+    scheduler: str = "linear"  # linear | cosine | constant
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+@dataclass
+class EvalSettings:
+    mode: str = "label"  # label (scoring) | generate (Dr. LLaMA's generate-and-parse)
+    max_new_tokens: int = 32
+    answer_phrase: str = ANSWER_PHRASE
+    parse_window: int = 40
+    default_label: str = "maybe"
+
+
+class QAModule(pl.LightningModule):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        label_token_ids: list[int],
+        optimizer: OptimizerSettings,
+        evaluation: EvalSettings,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.label_token_ids = label_token_ids
+        self.optimizer_settings = optimizer
+        self.eval_settings = evaluation
+        self.strict_loading = False  # checkpoints hold the trainable weights only
+        self._outputs: list[dict[str, Any]] = []
+        self.predictions: dict[str, list[dict[str, Any]]] = {}
+        self.results: dict[str, dict[str, object]] = {}
+
+    # --- training -------------------------------------------------------------------------------------------
+    def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
+        loss = self.model(**batch).loss
+        tokens = (batch["labels"] != -100).sum()
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        self.log("train/answer_tokens", tokens.float(), reduce_fx="sum", batch_size=1)
+        return loss
+
+    def configure_optimizers(self):
+        settings = self.optimizer_settings
+        parameters = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(
+            parameters, lr=settings.lr, weight_decay=settings.weight_decay, betas=tuple(settings.betas)
+        )
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = int(total * settings.warmup_ratio)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            if settings.scheduler == "constant":
+                return 1.0
+            progress = (step - warmup) / max(1, total - warmup)
+            if settings.scheduler == "cosine":
+                return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+            return max(0.0, 1.0 - progress)
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep only what trains: an adapter checkpoint carries no base weights."""
+        trainable = {name for name, p in self.named_parameters() if p.requires_grad}
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
+
+    # --- evaluation -----------------------------------------------------------------------------------------
+    def _predict(self, batch: dict) -> tuple[list[str], list[dict[str, float]], list[str | None]]:
+        if self.eval_settings.mode == "label":
+            scores = score_labels(self.model, batch, self.label_token_ids)
+            predictions = [LABELS[i] for i in scores.argmax(dim=-1).tolist()]
+            score_rows = [dict(zip(LABELS, row, strict=True)) for row in scores.tolist()]
+            return predictions, score_rows, [None] * len(predictions)
+        settings = self.eval_settings
+        generated = greedy_generate(
+            self.model, batch, settings.max_new_tokens, self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
+        )
+        texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
+        parsed = [parse_answer(text, settings.answer_phrase, settings.parse_window, settings.default_label) for text in texts]
+        scores = [{label: float(label == p) for label in LABELS} | {"parsed": float(ok)} for p, ok in parsed]
+        return [p for p, _ in parsed], scores, texts
+
+    def _eval_step(self, batch: dict) -> None:
+        predictions, scores, texts = self._predict(batch)
+        for index, record_id in enumerate(batch["ids"]):
+            row = {"id": record_id, "gold": LABELS[int(batch["gold"][index])], "pred": predictions[index], "scores": scores[index]}
+            if texts[index] is not None:
+                row["generated"] = texts[index]
+            self._outputs.append(row)
+
+    def _eval_epoch_end(self, split: str) -> None:
+        rows, self._outputs = self._outputs, []
+        if not rows:
+            return
+        metrics = classification_metrics([r["gold"] for r in rows], [r["pred"] for r in rows], prefix=f"{split}/")
+        if self.eval_settings.mode == "generate":
+            metrics[f"{split}/parse_failure_rate"] = sum(r["scores"]["parsed"] == 0 for r in rows) / len(rows)
+        scalars = {k: v for k, v in metrics.items() if isinstance(v, float)}
+        self.log_dict(scalars, prog_bar=False, batch_size=len(rows))
+        self.results[split] = metrics
+        self.predictions[split] = rows
+
+    def validation_step(self, batch: dict, batch_index: int) -> None:
+        self._eval_step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: dict, batch_index: int) -> None:
+        self._eval_step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")

@@ -1,0 +1,132 @@
+"""The training pipeline: plain config in, metrics out. Callable from Python and tests without a command line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+
+from taskexpert.data.datamodule import QADataModule
+from taskexpert.data.encoding import ExampleEncoder
+from taskexpert.data.loading import load_splits
+from taskexpert.data.prompts import PromptFormat
+from taskexpert.models.adapters import apply_adapter, count_parameters
+from taskexpert.models.loading import load_model_and_tokenizer
+from taskexpert.models.module import EvalSettings, OptimizerSettings, QAModule
+from taskexpert.models.sizing import estimate_size
+from taskexpert.training.config_logging import loggable_config
+from taskexpert.training.loggers import build_loggers, close_loggers
+from taskexpert.training.results import print_results, write_metrics, write_predictions, write_splits
+
+log = logging.getLogger(__name__)
+
+
+def dry_run(cfg: DictConfig) -> dict[str, float]:
+    """Sizes from the architecture alone: nothing is downloaded, nothing trains."""
+    size = estimate_size(cfg.model, cfg.peft, cfg.data.batch_size, cfg.data.max_length)
+    summary = {
+        "params/total": size.total_parameters,
+        "params/trainable": size.trainable_parameters,
+        "memory/weights_gib": round(size.weights_gib, 3),
+        "memory/gradients_and_optimizer_gib": round(size.gradients_and_optimizer_gib, 3),
+        "memory/activations_gib": round(size.activations_gib, 3),
+        "memory/training_estimate_gib": round(size.training_gib, 3),
+    }
+    print(f"Dry run: {cfg.model.name} with peft={'none' if cfg.peft is None else cfg.peft._target_.split('.')[-1]}")
+    print(f"  total parameters:     {size.total_parameters:,}")
+    print(f"  trainable parameters: {size.trainable_parameters:,} ({100 * size.trainable_parameters / size.total_parameters:.4f}%)")
+    print(
+        f"  training memory, rough: {size.training_gib:.1f} GiB = weights {size.weights_gib:.1f} + gradients/AdamW "
+        f"{size.gradients_and_optimizer_gib:.2f} + activations {size.activations_gib:.1f} "
+        f"(batch {cfg.data.batch_size} x {cfg.data.max_length} tokens)"
+    )
+    return summary
+
+
+def _callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
+    callbacks: list[pl.Callback] = []
+    if cfg.checkpoint.enabled:
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=run_dir / "checkpoints",
+                monitor=cfg.optimized_metric if cfg.optimized_metric.startswith("val/") else None,
+                mode="min" if cfg.optimized_metric.endswith("loss") else "max",
+                save_top_k=cfg.checkpoint.save_top_k,
+                save_last=True,
+                filename="best-{step}",
+            )
+        )
+    if cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(RichProgressBar())
+    return callbacks
+
+
+def _resume_path(cfg: DictConfig, run_dir: Path) -> str | None:
+    if cfg.ckpt_path == "last":
+        last = run_dir / "checkpoints" / "last.ckpt"
+        return str(last) if last.is_file() else None  # a fresh run starts from scratch
+    return cfg.ckpt_path
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fine-tune, evaluate, and write the run directory. Returns the metrics (also in metrics.json)."""
+    if cfg.get("dry_run"):
+        return dry_run(cfg)
+    run_dir = Path(cfg.paths.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    splits = load_splits(cfg.data)
+    write_splits(run_dir, splits.ids())
+    model, tokenizer = load_model_and_tokenizer(cfg.model)
+    model = apply_adapter(model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")))
+    trainable, total = count_parameters(model)
+    log.info("parameters: %s trainable of %s total (%.4f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
+
+    prompt_format = PromptFormat(**OmegaConf.to_container(cfg.prompt), target=cfg.data.target)
+    encoder = ExampleEncoder(tokenizer, prompt_format, cfg.data.max_length, cfg.eval.mode)
+    datamodule = QADataModule(
+        splits,
+        encoder,
+        batch_size=cfg.data.batch_size,
+        eval_batch_size=cfg.data.eval_batch_size,
+        group_by_length=cfg.data.group_by_length,
+        num_workers=cfg.data.num_workers,
+        seed=cfg.seed,
+    )
+    eval_settings = {k: v for k, v in OmegaConf.to_container(cfg.eval).items() if k != "test"}
+    module = QAModule(
+        model, tokenizer, encoder.label_first_token_ids, OptimizerSettings(**cfg.optimizer), EvalSettings(**eval_settings)
+    )
+
+    loggers = build_loggers(cfg.get("logger"), run_dir)
+    status = "failed"
+    try:
+        hyperparameters = loggable_config(cfg) | {"params/trainable": trainable, "params/total": total}
+        for logger in loggers:
+            logger.log_hyperparams(hyperparameters)
+        trainer: pl.Trainer = instantiate(
+            cfg.trainer, logger=loggers, callbacks=_callbacks(cfg, run_dir), default_root_dir=str(run_dir),
+            enable_checkpointing=bool(cfg.checkpoint.enabled),
+        )
+        trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_path(cfg, run_dir), weights_only=True)
+        best = "best" if cfg.checkpoint.enabled and trainer.checkpoint_callback.best_model_path else None
+        trainer.validate(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
+        if cfg.eval.test:
+            trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
+        metrics: dict[str, Any] = {"params/trainable": trainable, "params/total": total, "global_step": trainer.global_step}
+        for split_metrics in module.results.values():
+            metrics.update(split_metrics)
+        model.save_pretrained(run_dir / "adapter" if cfg.peft is not None else run_dir / "model")
+        write_predictions(run_dir, module.predictions)
+        write_metrics(run_dir, metrics)
+        status = "success"
+    finally:
+        close_loggers(loggers, status)
+    print_results(metrics, run_dir, f"{cfg.model.name} + {'full fine-tuning' if cfg.peft is None else cfg.peft._target_.split('.')[-1]}")
+    return metrics

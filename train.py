@@ -1,0 +1,21 @@
+"""Fine-tune and evaluate a task-expert model: `python train.py [group=option ...] [key=value ...]`."""
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from taskexpert.entry import null_group_overrides_to_deletions, run_training
+
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    return run_training(cfg)
+
+
+if __name__ == "__main__":
+    sys.argv = null_group_overrides_to_deletions(sys.argv, str(CONF_DIR))
+    main()
