@@ -42,6 +42,7 @@ run: prepare
 
 ## test: the whole test suite on CPU, offline
 test: setup-dev
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q tests
 
 lint: setup-dev

@@ -17,6 +17,8 @@ def classification_metrics(gold: Sequence[str], pred: Sequence[str], prefix: str
         f"{prefix}acc": float(accuracy_score(gold, pred)),
         f"{prefix}macro_f1": float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0)),
     }
-    metrics.update({f"{prefix}f1_{label}": float(score) for label, score in zip(labels, per_class, strict=True)})
+    metrics.update(
+        {f"{prefix}f1_{label}": float(score) for label, score in zip(labels, per_class, strict=True)}
+    )
     metrics[f"{prefix}confusion"] = confusion_matrix(gold, pred, labels=labels).tolist()
     return metrics

@@ -47,22 +47,33 @@ def validate_record(record: QARecord, where: str) -> QARecord:
         if not isinstance(value, str) or not value.strip():
             raise DataError(where, name, "is empty", f"every record needs a non-empty {name}")
     if record.label not in LABELS:
-        raise DataError(where, "label", f"has unknown label {record.label!r}", f"use one of {', '.join(LABELS)}")
+        raise DataError(
+            where, "label", f"has unknown label {record.label!r}", f"use one of {', '.join(LABELS)}"
+        )
     if record.source not in SOURCES:
-        raise DataError(where, "source", f"has unknown source {record.source!r}", f"use one of {', '.join(SOURCES)}")
+        raise DataError(
+            where, "source", f"has unknown source {record.source!r}", f"use one of {', '.join(SOURCES)}"
+        )
     return record
 
 
 def record_from_dict(row: dict[str, Any], where: str) -> QARecord:
     """Build and validate a record from a parsed JSON object."""
     if not isinstance(row, dict):
-        raise DataError(where, "-", f"is a {type(row).__name__}, not a JSON object", "write one object per line")
+        raise DataError(
+            where, "-", f"is a {type(row).__name__}, not a JSON object", "write one object per line"
+        )
     for name in _REQUIRED:
         if name not in row:
             raise DataError(where, name, "is missing", f"records need the fields {', '.join(_REQUIRED)}")
     unknown = set(row) - _FIELD_NAMES
     if unknown:
-        raise DataError(where, sorted(unknown)[0], "is not a record field", f"known fields: {', '.join(sorted(_FIELD_NAMES))}")
+        raise DataError(
+            where,
+            sorted(unknown)[0],
+            "is not a record field",
+            f"known fields: {', '.join(sorted(_FIELD_NAMES))}",
+        )
     row = dict(row)
     row["id"] = str(row["id"])
     row["meta"] = row.get("meta") or {}
@@ -83,7 +94,9 @@ def read_jsonl(path: str | Path) -> list[QARecord]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                raise DataError(where, "-", f"is not valid JSON ({error.msg})", "write one JSON object per line") from None
+                raise DataError(
+                    where, "-", f"is not valid JSON ({error.msg})", "write one JSON object per line"
+                ) from None
             records.append(record_from_dict(row, where))
     return records
 

@@ -17,15 +17,19 @@ def check_unique_ids(records: Iterable[QARecord], source: str) -> None:
 
 
 def check_no_test_leak(train: Iterable[QARecord], test_ids: set[str], source: str) -> None:
-    """A training record may not be a test item, nor be generated from one (parent_id)."""
+    """A training record may not be an evaluation (validation or test) item, nor be generated from one."""
     for record in train:
         if record.id in test_ids:
             raise DataError(
-                f"{source}, record {record.id}", "id", "is a test item inside the training data",
+                f"{source}, record {record.id}",
+                "id",
+                "is an evaluation (validation/test) item inside the training data",
                 "remove it from the training files or choose another split",
             )
         if record.parent_id in test_ids:
             raise DataError(
-                f"{source}, record {record.id}", "parent_id", f"derives from test item {record.parent_id}",
+                f"{source}, record {record.id}",
+                "parent_id",
+                f"derives from evaluation (validation/test) item {record.parent_id}",
                 "augmented data must come from training items only",
             )

@@ -32,7 +32,7 @@ class TrainCollator:
 
 
 class EvalCollator:
-    """Right-pads the evaluation ids; `lengths` points at each row's last real token."""
+    """Right-pads the evaluation ids; `lengths` counts each row's real tokens (the last sits at lengths - 1)."""
 
     def __init__(self, pad_token_id: int) -> None:
         self.pad_token_id = pad_token_id

@@ -23,7 +23,9 @@ class EncodedExample:
 class ExampleEncoder:
     """Turns records into token ids with one tokenizer and one prompt format."""
 
-    def __init__(self, tokenizer, prompt_format: PromptFormat, max_length: int, eval_mode: str = "label") -> None:
+    def __init__(
+        self, tokenizer, prompt_format: PromptFormat, max_length: int, eval_mode: str = "label"
+    ) -> None:
         self.tokenizer = tokenizer
         self.format = prompt_format
         self.max_length = max_length
@@ -51,7 +53,11 @@ class ExampleEncoder:
         """The special tokens this tokenizer puts before a text (LLaMA's <s>, BioGPT's </s>)."""
         with_specials = self.tokenizer("x")["input_ids"]
         without = self._encode("x")
-        return with_specials[: len(with_specials) - len(without)] if with_specials[-len(without) :] == without else []
+        return (
+            with_specials[: len(with_specials) - len(without)]
+            if with_specials[-len(without) :] == without
+            else []
+        )
 
     def _label_ids(self, label: str) -> list[int]:
         prefix = self.format.decision_prefix
@@ -80,7 +86,9 @@ class ExampleEncoder:
             room = self.max_length - fixed
             if room <= 0:
                 raise DataError(
-                    f"{source}, record {record.id}", "question", f"needs {fixed} tokens without its context",
+                    f"{source}, record {record.id}",
+                    "question",
+                    f"needs {fixed} tokens without its context",
                     f"raise data.max_length above {self.max_length}",
                 )
             prompt = self.leading_special_ids + head + context[:room] + tail

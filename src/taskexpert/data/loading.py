@@ -16,7 +16,9 @@ SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 def resolve_data_path(path: str | None) -> str:
     """`sample:NAME` names a file of the bundled sample; anything else is a path or a hub id."""
     if not path:
-        raise ConfigError("data.path is not set: point it at ori_pqal.json, a JSONL/Parquet file, or a hub id")
+        raise ConfigError(
+            "data.path is not set: point it at ori_pqal.json, a JSONL/Parquet file, or a hub id"
+        )
     if path.startswith("sample:"):
         return str(SAMPLE_DIR / path.removeprefix("sample:"))
     return path
@@ -43,9 +45,14 @@ def load_splits(data_cfg: Any) -> Splits:
     """Read the main data, split it, and mix in `extra_train` files after checking them for leaks."""
     path = resolve_data_path(data_cfg.path)
     hub_options = {"subset": data_cfg.get("subset"), "split": data_cfg.get("hub_split", "train")}
-    records = read_records(path, data_cfg.get("format", "auto"), **(hub_options if data_cfg.get("format") == "hub" else {}))
+    records = read_records(
+        path, data_cfg.get("format", "auto"), **(hub_options if data_cfg.get("format") == "hub" else {})
+    )
     check_unique_ids(records, path)
     splits = _split(records, data_cfg, path)
+    limit = data_cfg.get("train_limit")
+    if limit is not None:  # a low-data study limits the seed set; augmented files still come on top
+        splits.train = splits.train[:limit]
     evaluation_ids = {r.id for r in splits.validation} | {r.id for r in splits.test}
     for extra_path in data_cfg.get("extra_train") or []:
         extra = read_records(resolve_data_path(str(extra_path)))
@@ -53,7 +60,4 @@ def load_splits(data_cfg: Any) -> Splits:
         check_no_test_leak(extra, evaluation_ids, str(extra_path))
         splits.train = splits.train + extra
     check_unique_ids(splits.train, "the training data (main file and data.extra_train)")
-    limit = data_cfg.get("train_limit")
-    if limit is not None:
-        splits.train = splits.train[:limit]
     return splits

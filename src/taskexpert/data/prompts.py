@@ -32,7 +32,9 @@ class PromptFormat:
 
     def __post_init__(self) -> None:
         if self.target not in TARGET_LAYOUTS:
-            raise ConfigError(f"data.target={self.target!r} is unknown: use one of {', '.join(TARGET_LAYOUTS)}")
+            raise ConfigError(
+                f"data.target={self.target!r} is unknown: use one of {', '.join(TARGET_LAYOUTS)}"
+            )
         if "{context}" not in self.input or "{question}" not in self.input:
             raise ConfigError("prompt.input must contain {question} and {context}")
         if self.decision.count("{label}") != 1:

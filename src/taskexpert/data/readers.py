@@ -21,10 +21,22 @@ FORMATS = ("auto", "official", "hf_rows", "jsonl", "hub")
 def _load_json(path: Path) -> Any:
     if not path.is_file():
         raise DataError(str(path), "-", "does not exist", "check `data.path` (or `data.ground_truth`)")
+    repeats: list[str | None] = []  # per JSON object, innermost first: the top-level object comes last
+
+    def keep_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()  # set.add returns None, so the generator yields the first key seen twice
+        repeats.append(next((key for key, _ in pairs if key in seen or seen.add(key)), None))
+        return dict(pairs)
+
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        payload = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=keep_pairs)
     except json.JSONDecodeError as error:
         raise DataError(f"{path}, line {error.lineno}", "-", f"is not valid JSON ({error.msg})") from None
+    if isinstance(payload, dict) and repeats[-1] is not None:  # plain json.loads would keep the last silently
+        raise DataError(
+            f"{path}, record {repeats[-1]}", "id", "appears more than once", "PMIDs must be unique"
+        )
+    return payload
 
 
 def _require(row: dict[str, Any], key: str, where: str) -> Any:
@@ -52,7 +64,9 @@ def _official_item(pmid: str, item: Any, path: Path) -> QARecord:
         return validate_record(record, where)
     except DataError as error:  # name the file's own field, not ours
         official_names = {"question": "QUESTION", "context": "CONTEXTS", "label": "final_decision"}
-        raise DataError(where, official_names.get(error.field, error.field), error.problem, error.hint) from None
+        raise DataError(
+            where, official_names.get(error.field, error.field), error.problem, error.hint
+        ) from None
 
 
 def read_official(path: str | Path) -> list[QARecord]:
@@ -60,7 +74,9 @@ def read_official(path: str | Path) -> list[QARecord]:
     path = Path(path)
     payload = _load_json(path)
     if not isinstance(payload, dict):
-        raise DataError(str(path), "-", "is not a JSON object keyed by PMID", "is this an `ori_pqal.json` file?")
+        raise DataError(
+            str(path), "-", "is not a JSON object keyed by PMID", "is this an `ori_pqal.json` file?"
+        )
     return [_official_item(pmid, item, path) for pmid, item in payload.items()]
 
 
@@ -89,7 +105,11 @@ def _hf_row(row: dict[str, Any], where: str) -> QARecord:
         label=str(_require(row, "final_decision", where)).strip().lower(),
         meta=meta,
     )
-    return validate_record(record, where)
+    try:
+        return validate_record(record, where)
+    except DataError as error:  # name the file's own field, not ours
+        row_names = {"id": "pubid", "context": "context.contexts", "label": "final_decision"}
+        raise DataError(where, row_names.get(error.field, error.field), error.problem, error.hint) from None
 
 
 def read_hf_rows(path: str | Path) -> list[QARecord]:
@@ -134,12 +154,15 @@ def detect_format(path: str | Path) -> str:
         with path.open(encoding="utf-8") as handle:
             first = next((line for line in handle if line.strip()), "{}")
         try:
-            return "hf_rows" if "pubid" in json.loads(first) else "jsonl"
+            row = json.loads(first)
+            return "hf_rows" if isinstance(row, dict) and "pubid" in row else "jsonl"
         except json.JSONDecodeError:
             return "jsonl"  # the jsonl reader reports the line
     if path.suffix == ".jsonl":
         return "jsonl"
-    raise DataError(str(path), "-", "has an unknown format", f"set `data.format` to one of {', '.join(FORMATS[1:])}")
+    raise DataError(
+        str(path), "-", "has an unknown format", f"set `data.format` to one of {', '.join(FORMATS[1:])}"
+    )
 
 
 def read_records(path: str | Path, data_format: str = "auto", **hub_options: Any) -> list[QARecord]:
@@ -150,5 +173,7 @@ def read_records(path: str | Path, data_format: str = "auto", **hub_options: Any
         data_format = detect_format(path)
     readers = {"official": read_official, "hf_rows": read_hf_rows, "jsonl": read_jsonl}
     if data_format not in readers:
-        raise DataError(str(path), "-", f"has unknown data.format {data_format!r}", f"use one of {', '.join(FORMATS)}")
+        raise DataError(
+            str(path), "-", f"has unknown data.format {data_format!r}", f"use one of {', '.join(FORMATS)}"
+        )
     return readers[data_format](path)

@@ -15,10 +15,14 @@ class Splits:
     test: list[QARecord]
 
     def ids(self) -> dict[str, list[str]]:
-        return {name: [record.id for record in getattr(self, name)] for name in ("train", "validation", "test")}
+        return {
+            name: [record.id for record in getattr(self, name)] for name in ("train", "validation", "test")
+        }
 
 
-def drllama_split(records: list[QARecord], train_size: int = 450, val_size: int = 50, test_size: int = 500) -> Splits:
+def drllama_split(
+    records: list[QARecord], train_size: int = 450, val_size: int = 50, test_size: int = 500
+) -> Splits:
     """File order: the first `train_size` train, the next `val_size` validation, the next `test_size` test."""
     needed = train_size + val_size + test_size
     if len(records) < needed:
@@ -47,14 +51,23 @@ def official_split(
     by_id = {record.id: record for record in records}
     missing = [pmid for pmid in ground_truth if pmid not in by_id]
     if missing:
-        raise DataError(ground_truth_path, missing[0], "is a test PMID not found in the data file", f"{len(missing)} missing")
+        raise DataError(
+            ground_truth_path,
+            missing[0],
+            "is a test PMID not found in the data file",
+            f"{len(missing)} missing",
+        )
     for pmid, label in ground_truth.items():
         if by_id[pmid].label != label:
-            raise DataError(ground_truth_path, pmid, f"says {label!r} but the data file says {by_id[pmid].label!r}")
+            raise DataError(
+                ground_truth_path, pmid, f"says {label!r} but the data file says {by_id[pmid].label!r}"
+            )
     test = [by_id[pmid] for pmid in ground_truth]
     rest = [record for record in records if record.id not in ground_truth]
     if train_size is not None and train_size + val_size > len(rest):
-        raise ConfigError(f"official split: {train_size}+{val_size} requested but {len(rest)} non-test records")
+        raise ConfigError(
+            f"official split: {train_size}+{val_size} requested but {len(rest)} non-test records"
+        )
     labels = [record.label for record in rest]
     stratify = labels if min(labels.count(label) for label in set(labels)) >= 2 else None
     train, validation = train_test_split(rest, test_size=val_size, random_state=seed, stratify=stratify)
@@ -62,7 +75,10 @@ def official_split(
         train_labels = [record.label for record in train]
         keep_stratified = min(train_labels.count(label) for label in set(train_labels)) >= 2
         train, _ = train_test_split(
-            train, train_size=train_size, random_state=seed, stratify=train_labels if keep_stratified else None
+            train,
+            train_size=train_size,
+            random_state=seed,
+            stratify=train_labels if keep_stratified else None,
         )
     order = {record.id: index for index, record in enumerate(records)}  # keep file order inside each split
     return Splits(

@@ -16,13 +16,22 @@ def build_peft_config(peft_cfg: Any):
     return instantiate(peft_cfg, _convert_="all")
 
 
+def adapter_name(peft_cfg: Any) -> str:
+    """A readable name for reports: `LoraConfig` -> `lora`, no adapter -> `full fine-tuning`."""
+    if peft_cfg is None:
+        return "full fine-tuning"
+    return peft_cfg._target_.rsplit(".", 1)[-1].removesuffix("Config").lower()
+
+
 def is_prompt_learning(model) -> bool:
     """True for prefix/prompt tuning, whose virtual tokens transformers' `generate` does not see."""
     config = getattr(model, "active_peft_config", None)
     return bool(config is not None and config.is_prompt_learning)
 
 
-def apply_adapter(model, peft_cfg: Any, gradient_checkpointing: bool = False, low_cpu_mem_usage: bool = False):
+def apply_adapter(
+    model, peft_cfg: Any, gradient_checkpointing: bool = False, low_cpu_mem_usage: bool = False
+):
     """Wrap `model` with the configured adapter; with no adapter every weight trains."""
     peft_config = build_peft_config(peft_cfg)
     if peft_config is None:

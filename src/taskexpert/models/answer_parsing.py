@@ -19,6 +19,7 @@ def parse_answer(
     start = lowered.find(phrase.lower())
     if start < 0:
         return default, False
-    after = start + len(phrase)
-    match = _LABEL_WORD.search(lowered[after : after + window])
-    return (match.group(1), True) if match else (default, False)
+    # Search past the window and keep the match only if the whole word lies inside it: cutting the text
+    # at the window would turn a word running over its edge ("nothing", "yesterday") into a label word.
+    match = _LABEL_WORD.search(lowered[start + len(phrase) :])
+    return (match.group(1), True) if match and match.end() <= window else (default, False)

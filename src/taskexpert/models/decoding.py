@@ -24,7 +24,9 @@ def _right_to_left_padding(input_ids, attention_mask, lengths, pad_token_id):
 
 
 @torch.no_grad()
-def forward_greedy_decode(model, input_ids, attention_mask, lengths, max_new_tokens: int, eos_token_id, pad_token_id):
+def forward_greedy_decode(
+    model, input_ids, attention_mask, lengths, max_new_tokens: int, eos_token_id, pad_token_id
+):
     """Greedy decoding by repeated full forward passes on a right-padded batch (no cache)."""
     input_ids, attention_mask, lengths = input_ids.clone(), attention_mask.clone(), lengths.clone()
     batch_size = input_ids.shape[0]
@@ -34,7 +36,9 @@ def forward_greedy_decode(model, input_ids, attention_mask, lengths, max_new_tok
         next_tokens = last_position_logits(model, input_ids, attention_mask, lengths).argmax(dim=-1)
         if int(lengths.max()) == input_ids.shape[1]:  # grow by one column of padding
             input_ids = torch.cat([input_ids, torch.full((batch_size, 1), pad_token_id)], dim=1)
-            attention_mask = torch.cat([attention_mask, torch.zeros((batch_size, 1), dtype=attention_mask.dtype)], dim=1)
+            attention_mask = torch.cat(
+                [attention_mask, torch.zeros((batch_size, 1), dtype=attention_mask.dtype)], dim=1
+            )
         for row in range(batch_size):
             if finished[row]:
                 continue
@@ -50,7 +54,9 @@ def forward_greedy_decode(model, input_ids, attention_mask, lengths, max_new_tok
 
 
 @torch.no_grad()
-def greedy_generate(model, batch: dict, max_new_tokens: int, eos_token_id: int, pad_token_id: int) -> list[list[int]]:
+def greedy_generate(
+    model, batch: dict, max_new_tokens: int, eos_token_id: int, pad_token_id: int
+) -> list[list[int]]:
     """New token ids per row for a right-padded evaluation batch, eos included when reached."""
     ids, mask, lengths = batch["input_ids"], batch["attention_mask"], batch["lengths"]
     if is_prompt_learning(model):

@@ -32,7 +32,9 @@ def load_tokenizer(model_cfg: Any, path: str | None = None):
 
     path = path or resolve_model_path(model_cfg)
     tokenizer = AutoTokenizer.from_pretrained(
-        path, revision=model_cfg.get("revision"), trust_remote_code=bool(model_cfg.get("trust_remote_code", False))
+        path,
+        revision=model_cfg.get("revision"),
+        trust_remote_code=bool(model_cfg.get("trust_remote_code", False)),
     )
     if tokenizer.pad_token_id is None:  # LLaMA-family tokenizers ship without one; padding is masked anyway
         tokenizer.pad_token = tokenizer.eos_token

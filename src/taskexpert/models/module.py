@@ -98,17 +98,29 @@ class QAModule(pl.LightningModule):
             return predictions, score_rows, [None] * len(predictions)
         settings = self.eval_settings
         generated = greedy_generate(
-            self.model, batch, settings.max_new_tokens, self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
+            self.model,
+            batch,
+            settings.max_new_tokens,
+            self.tokenizer.eos_token_id,
+            self.tokenizer.pad_token_id,
         )
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
-        parsed = [parse_answer(text, settings.answer_phrase, settings.parse_window, settings.default_label) for text in texts]
+        parsed = [
+            parse_answer(text, settings.answer_phrase, settings.parse_window, settings.default_label)
+            for text in texts
+        ]
         scores = [{label: float(label == p) for label in LABELS} | {"parsed": float(ok)} for p, ok in parsed]
         return [p for p, _ in parsed], scores, texts
 
     def _eval_step(self, batch: dict) -> None:
         predictions, scores, texts = self._predict(batch)
         for index, record_id in enumerate(batch["ids"]):
-            row = {"id": record_id, "gold": LABELS[int(batch["gold"][index])], "pred": predictions[index], "scores": scores[index]}
+            row = {
+                "id": record_id,
+                "gold": LABELS[int(batch["gold"][index])],
+                "pred": predictions[index],
+                "scores": scores[index],
+            }
             if texts[index] is not None:
                 row["generated"] = texts[index]
             self._outputs.append(row)
@@ -117,7 +129,9 @@ class QAModule(pl.LightningModule):
         rows, self._outputs = self._outputs, []
         if not rows:
             return
-        metrics = classification_metrics([r["gold"] for r in rows], [r["pred"] for r in rows], prefix=f"{split}/")
+        metrics = classification_metrics(
+            [r["gold"] for r in rows], [r["pred"] for r in rows], prefix=f"{split}/"
+        )
         if self.eval_settings.mode == "generate":
             metrics[f"{split}/parse_failure_rate"] = sum(r["scores"]["parsed"] == 0 for r in rows) / len(rows)
         scalars = {k: v for k, v in metrics.items() if isinstance(v, float)}

@@ -42,7 +42,9 @@ def meta_model(model_cfg: Any):
 def estimate_size(model_cfg: Any, peft_cfg: Any, batch_size: int, sequence_length: int) -> SizeEstimate:
     """Parameter counts are exact; memory is a rough planning figure (weights + AdamW state + activations)."""
     model, config = meta_model(model_cfg)
-    model = apply_adapter(model, peft_cfg, bool(model_cfg.get("gradient_checkpointing")), low_cpu_mem_usage=True)
+    model = apply_adapter(
+        model, peft_cfg, bool(model_cfg.get("gradient_checkpointing")), low_cpu_mem_usage=True
+    )
     trainable, total = count_parameters(model)
     weight_bytes = torch.finfo(DTYPES[model_cfg.get("dtype", "float32")]).bits // 8
     text_config = config.get_text_config()

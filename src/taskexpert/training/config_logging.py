@@ -16,7 +16,9 @@ def redact(value: Any) -> Any:
     (a key ending in `_env` names a variable, it does not hold the secret)."""
     if isinstance(value, dict):
         return {
-            key: REDACTED if SECRET_KEY.search(str(key)) and not str(key).endswith("_env") and val is not None else redact(val)
+            key: REDACTED
+            if SECRET_KEY.search(str(key)) and not str(key).endswith("_env") and val is not None
+            else redact(val)
             for key, val in value.items()
         }
     if isinstance(value, list):
@@ -25,5 +27,6 @@ def redact(value: Any) -> Any:
 
 
 def loggable_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config as a plain dict with secrets removed."""
-    return redact(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False))
+    """The resolved job config (Hydra's own node left out) as a plain dict with secrets removed."""
+    job_config = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    return redact(OmegaConf.to_container(job_config, resolve=True, throw_on_missing=False))

@@ -15,7 +15,7 @@ from taskexpert.data.datamodule import QADataModule
 from taskexpert.data.encoding import ExampleEncoder
 from taskexpert.data.loading import load_splits
 from taskexpert.data.prompts import PromptFormat
-from taskexpert.models.adapters import apply_adapter, count_parameters
+from taskexpert.models.adapters import adapter_name, apply_adapter, count_parameters
 from taskexpert.models.loading import load_model_and_tokenizer
 from taskexpert.models.module import EvalSettings, OptimizerSettings, QAModule
 from taskexpert.models.sizing import estimate_size
@@ -37,9 +37,11 @@ def dry_run(cfg: DictConfig) -> dict[str, float]:
         "memory/activations_gib": round(size.activations_gib, 3),
         "memory/training_estimate_gib": round(size.training_gib, 3),
     }
-    print(f"Dry run: {cfg.model.name} with peft={'none' if cfg.peft is None else cfg.peft._target_.split('.')[-1]}")
+    print(f"Dry run: {cfg.model.name} with {adapter_name(cfg.peft)}")
     print(f"  total parameters:     {size.total_parameters:,}")
-    print(f"  trainable parameters: {size.trainable_parameters:,} ({100 * size.trainable_parameters / size.total_parameters:.4f}%)")
+    print(
+        f"  trainable parameters: {size.trainable_parameters:,} ({100 * size.trainable_parameters / size.total_parameters:.4f}%)"
+    )
     print(
         f"  training memory, rough: {size.training_gib:.1f} GiB = weights {size.weights_gib:.1f} + gradients/AdamW "
         f"{size.gradients_and_optimizer_gib:.2f} + activations {size.activations_gib:.1f} "
@@ -86,7 +88,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     model, tokenizer = load_model_and_tokenizer(cfg.model)
     model = apply_adapter(model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")))
     trainable, total = count_parameters(model)
-    log.info("parameters: %s trainable of %s total (%.4f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
+    log.info(
+        "parameters: %s trainable of %s total (%.4f%%)",
+        f"{trainable:,}",
+        f"{total:,}",
+        100 * trainable / total,
+    )
 
     prompt_format = PromptFormat(**OmegaConf.to_container(cfg.prompt), target=cfg.data.target)
     encoder = ExampleEncoder(tokenizer, prompt_format, cfg.data.max_length, cfg.eval.mode)
@@ -101,7 +108,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     eval_settings = {k: v for k, v in OmegaConf.to_container(cfg.eval).items() if k != "test"}
     module = QAModule(
-        model, tokenizer, encoder.label_first_token_ids, OptimizerSettings(**cfg.optimizer), EvalSettings(**eval_settings)
+        model,
+        tokenizer,
+        encoder.label_first_token_ids,
+        OptimizerSettings(**cfg.optimizer),
+        EvalSettings(**eval_settings),
     )
 
     loggers = build_loggers(cfg.get("logger"), run_dir)
@@ -111,15 +122,25 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for logger in loggers:
             logger.log_hyperparams(hyperparameters)
         trainer: pl.Trainer = instantiate(
-            cfg.trainer, logger=loggers, callbacks=_callbacks(cfg, run_dir), default_root_dir=str(run_dir),
+            cfg.trainer,
+            logger=loggers,
+            callbacks=_callbacks(cfg, run_dir),
+            default_root_dir=str(run_dir),
             enable_checkpointing=bool(cfg.checkpoint.enabled),
         )
+        model.train()  # from_pretrained leaves eval mode, and Lightning keeps submodules' modes as it finds them
         trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_path(cfg, run_dir), weights_only=True)
+        if cfg.checkpoint.enabled:  # the callback misses the final state when max_steps ends an epoch early
+            trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
         best = "best" if cfg.checkpoint.enabled and trainer.checkpoint_callback.best_model_path else None
         trainer.validate(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
         if cfg.eval.test:
             trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
-        metrics: dict[str, Any] = {"params/trainable": trainable, "params/total": total, "global_step": trainer.global_step}
+        metrics: dict[str, Any] = {
+            "params/trainable": trainable,
+            "params/total": total,
+            "global_step": trainer.global_step,
+        }
         for split_metrics in module.results.values():
             metrics.update(split_metrics)
         model.save_pretrained(run_dir / "adapter" if cfg.peft is not None else run_dir / "model")
@@ -128,5 +149,5 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         status = "success"
     finally:
         close_loggers(loggers, status)
-    print_results(metrics, run_dir, f"{cfg.model.name} + {'full fine-tuning' if cfg.peft is None else cfg.peft._target_.split('.')[-1]}")
+    print_results(metrics, run_dir, f"{cfg.model.name} + {adapter_name(cfg.peft)}")
     return metrics

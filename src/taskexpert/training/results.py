@@ -18,7 +18,11 @@ def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> Path:
 
 
 def write_predictions(run_dir: Path, predictions: dict[str, list[dict[str, Any]]]) -> Path:
-    lines = [json.dumps({"split": split, **row}, ensure_ascii=False) for split, rows in predictions.items() for row in rows]
+    lines = [
+        json.dumps({"split": split, **row}, ensure_ascii=False)
+        for split, rows in predictions.items()
+        for row in rows
+    ]
     return atomic_write_text(run_dir / "predictions.jsonl", "".join(line + "\n" for line in lines))
 
 
@@ -33,7 +37,11 @@ def results_table(metrics: dict[str, Any], title: str) -> Table:
         table.add_column(column, justify="right")
     for split in ("val", "test"):
         if f"{split}/acc" in metrics:
-            row = [metrics[f"{split}/acc"], metrics[f"{split}/macro_f1"], *(metrics[f"{split}/f1_{l}"] for l in LABELS)]
+            row = [
+                metrics[f"{split}/acc"],
+                metrics[f"{split}/macro_f1"],
+                *(metrics[f"{split}/f1_{label}"] for label in LABELS),
+            ]
             table.add_row(split, *(f"{value:.3f}" for value in row))
     return table
 
