@@ -8,12 +8,33 @@ from typing import Any
 from hydra.utils import instantiate
 from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
 
+W_AND_B_TAG_LIMIT = 64  # characters W&B accepts in one tag
+
+
+def job_overrides() -> tuple[int | None, list[str]]:
+    """(job number, this job's overrides) inside a Hydra multirun; (None, []) otherwise."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None, []
+    hydra_cfg = HydraConfig.get()
+    return hydra_cfg.job.num, [o for o in hydra_cfg.overrides.task if not o.startswith(("+sweep=", "sweep="))]
+
 
 def build_loggers(logger_cfg: Any, run_dir: Path) -> list[Logger]:
+    """The configured loggers plus CSV. In a sweep, W&B runs are tagged with their swept values and
+    named after their job number, so the W&B table compares a study's jobs side by side."""
     loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="csv", version="")]
+    job_number, overrides = job_overrides()
     for node in (logger_cfg or {}).values():
-        if node is not None and "_target_" in node:
-            loggers.append(instantiate(node, _convert_="all"))
+        if node is None or "_target_" not in node:
+            continue
+        extra: dict[str, Any] = {}
+        if node._target_.endswith("WandbLogger") and job_number is not None:
+            extra["tags"] = list(node.get("tags") or []) + [o[:W_AND_B_TAG_LIMIT] for o in overrides]
+            extra["name"] = f"{node.get('name') or 'job'}_{job_number}"
+        loggers.append(instantiate(node, _convert_="all", **extra))
     return loggers
 
 

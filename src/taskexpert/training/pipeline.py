@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +64,28 @@ def _callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
                 filename="best-{step}",
             )
         )
+        if cfg.checkpoint.get("every_n_train_steps"):
+            callbacks.append(
+                ModelCheckpoint(
+                    dirpath=run_dir / "checkpoints",
+                    every_n_train_steps=cfg.checkpoint.every_n_train_steps,
+                    save_top_k=0,
+                    save_last=True,
+                )
+            )
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(RichProgressBar())
     return callbacks
+
+
+def _cluster_plugins(cfg: DictConfig) -> dict[str, Any]:
+    """Under SLURM, submitit owns requeueing (it resubmits the job into the same run directory, which then
+    resumes from last.ckpt); Lightning must not install a second requeue handler."""
+    if "SLURM_JOB_ID" not in os.environ or cfg.trainer.get("plugins"):
+        return {}
+    from pytorch_lightning.plugins.environments import SLURMEnvironment
+
+    return {"plugins": [SLURMEnvironment(auto_requeue=False)]}
 
 
 def _resume_path(cfg: DictConfig, run_dir: Path) -> str | None:
@@ -127,6 +147,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             callbacks=_callbacks(cfg, run_dir),
             default_root_dir=str(run_dir),
             enable_checkpointing=bool(cfg.checkpoint.enabled),
+            **_cluster_plugins(cfg),
         )
         model.train()  # from_pretrained leaves eval mode, and Lightning keeps submodules' modes as it finds them
         trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_path(cfg, run_dir), weights_only=True)
