@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 
 import yaml
 from sweep_helpers import TINY_JOB, job_metrics, run_train, sweep_dir
@@ -20,11 +22,6 @@ def test_lora_alpha_grid_runs_four_jobs_and_reports_them(tmp_path):
     }
     assert sorted(alphas.values()) == [32, 64, 128, 256]
 
-    import subprocess
-    import sys
-
-    from sweep_helpers import ROOT  # noqa: F401  (same interpreter and cwd as the sweep)
-
     subprocess.run(
         [sys.executable, "-m", "taskexpert.report", str(directory)],
         check=True,
@@ -34,8 +31,11 @@ def test_lora_alpha_grid_runs_four_jobs_and_reports_them(tmp_path):
     with (directory / "summary.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 4
+    assert {row["method"] for row in rows} == {"lora"} and {row["hyperparameter"] for row in rows} == {
+        "lora_alpha"
+    }
     for row in rows:
-        job = next(n for n, alpha in alphas.items() if alpha == int(float(row["hyperparameter_value"])))
+        job = next(n for n, alpha in alphas.items() if alpha == int(float(row["value"])))
         assert abs(float(row["test/macro_f1_mean"]) - metrics[job]["test/macro_f1"]) < 1e-9
     assert (directory / "sensitivity.png").stat().st_size > 1000
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from conftest import FAST
 
 from taskexpert.training.pipeline import train
@@ -69,3 +70,42 @@ def test_prefix_with_gradient_checkpointing_is_refused_up_front(make_config):
     cfg = make_config("model=tiny_llama", "peft=prefix", "model.gradient_checkpointing=true", *FAST)
     with pytest.raises(ConfigError, match="gradient checkpointing"):
         train(cfg)
+
+
+def test_training_split_can_be_scored_and_an_adapter_continued(make_config, tmp_path):
+    """What LLM2LLM needs: which training examples the student gets wrong, and continuing from an adapter."""
+    first = train(
+        make_config(
+            "model=tiny_llama",
+            *FAST,
+            "trainer.max_steps=2",
+            "eval.train=true",
+            "trainer.limit_test_batches=null",
+        )
+    )
+    run_dir = tmp_path / "run"
+    rows = [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
+    train_rows = [row for row in rows if row["split"] == "train"]
+    splits = json.loads((run_dir / "splits.json").read_text())
+    assert [row["id"] for row in train_rows] == splits["train"]
+    assert 0.0 <= first["train/acc"] <= 1.0
+    assert first["train/acc"] == sum(row["gold"] == row["pred"] for row in train_rows) / len(train_rows)
+
+    from safetensors.torch import load_file
+
+    before = load_file(run_dir / "adapter" / "adapter_model.safetensors")
+    continued = train(
+        make_config(
+            "model=tiny_llama",
+            *FAST,
+            "trainer.max_steps=1",
+            f"init_adapter={run_dir / 'adapter'}",
+            run_dir=tmp_path / "next",
+        )
+    )
+    after = load_file(tmp_path / "next" / "adapter" / "adapter_model.safetensors")
+    assert continued["params/trainable"] == first["params/trainable"]
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # it trained on
+    # and it started from the saved weights, not from a fresh adapter (whose B matrices are zero)
+    assert all(after[k].abs().sum() > 0 for k in after if "lora_B" in k)

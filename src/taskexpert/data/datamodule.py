@@ -61,5 +61,9 @@ class QADataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.encoded["validation"], self.eval_batch_size, self.eval_collator)
 
+    def train_eval_dataloader(self) -> DataLoader:
+        """The training split in evaluation form: which training examples does the model get wrong?"""
+        return self._loader(self.encoded["train"], self.eval_batch_size, self.eval_collator)
+
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.encoded["test"], self.eval_batch_size, self.eval_collator)

@@ -48,6 +48,19 @@ def apply_adapter(
     return get_peft_model(model, peft_config, low_cpu_mem_usage=low_cpu_mem_usage)
 
 
+def load_adapter(model, adapter_dir: str):
+    """Continue from a saved adapter (its own config wins over `peft`), trainable."""
+    from pathlib import Path
+
+    from peft import PeftModel
+
+    if not (Path(adapter_dir) / "adapter_config.json").is_file():
+        raise ConfigError(
+            f"init_adapter={adapter_dir} holds no adapter_config.json: point it at a run's adapter/ directory"
+        )
+    return PeftModel.from_pretrained(model, adapter_dir, is_trainable=True)
+
+
 def count_parameters(model) -> tuple[int, int]:
     """(trainable, total), as PEFT reports them for adapters (prefix tokens included)."""
     if hasattr(model, "get_nb_trainable_parameters"):

@@ -53,6 +53,7 @@ class QAModule(pl.LightningModule):
         self._outputs: list[dict[str, Any]] = []
         self.predictions: dict[str, list[dict[str, Any]]] = {}
         self.results: dict[str, dict[str, object]] = {}
+        self.test_split_name = "test"  # the test loop also scores other splits (e.g. "train" for LLM2LLM)
 
     # --- training -------------------------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
@@ -149,4 +150,4 @@ class QAModule(pl.LightningModule):
         self._eval_step(batch)
 
     def on_test_epoch_end(self) -> None:
-        self._eval_epoch_end("test")
+        self._eval_epoch_end(self.test_split_name)

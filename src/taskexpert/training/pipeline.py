@@ -16,12 +16,13 @@ from taskexpert.data.datamodule import QADataModule
 from taskexpert.data.encoding import ExampleEncoder
 from taskexpert.data.loading import load_splits
 from taskexpert.data.prompts import PromptFormat
-from taskexpert.models.adapters import adapter_name, apply_adapter, count_parameters
+from taskexpert.models.adapters import adapter_name, apply_adapter, count_parameters, load_adapter
 from taskexpert.models.loading import load_model_and_tokenizer
 from taskexpert.models.module import EvalSettings, OptimizerSettings, QAModule
 from taskexpert.models.sizing import estimate_size
 from taskexpert.training.config_logging import loggable_config
 from taskexpert.training.loggers import build_loggers, close_loggers
+from taskexpert.training.pruning import OptunaPruningCallback, TrialPruned, pruned_run_metrics
 from taskexpert.training.results import print_results, write_metrics, write_predictions, write_splits
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ def _callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
             )
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(RichProgressBar())
+    if cfg.get("optuna_trial"):  # set by the Optuna sweeper: report to the trial, stop when pruned
+        callbacks.append(OptunaPruningCallback.from_config(cfg.optuna_trial, cfg.optimized_metric))
     return callbacks
 
 
@@ -106,7 +109,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     splits = load_splits(cfg.data)
     write_splits(run_dir, splits.ids())
     model, tokenizer = load_model_and_tokenizer(cfg.model)
-    model = apply_adapter(model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")))
+    if cfg.get("init_adapter"):
+        model = load_adapter(model, cfg.init_adapter)
+    else:
+        model = apply_adapter(model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")))
     trainable, total = count_parameters(model)
     log.info(
         "parameters: %s trainable of %s total (%.4f%%)",
@@ -126,7 +132,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         num_workers=cfg.data.num_workers,
         seed=cfg.seed,
     )
-    eval_settings = {k: v for k, v in OmegaConf.to_container(cfg.eval).items() if k != "test"}
+    eval_settings = {k: v for k, v in OmegaConf.to_container(cfg.eval).items() if k not in ("test", "train")}
     module = QAModule(
         model,
         tokenizer,
@@ -150,13 +156,29 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             **_cluster_plugins(cfg),
         )
         model.train()  # from_pretrained leaves eval mode, and Lightning keeps submodules' modes as it finds them
-        trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_path(cfg, run_dir), weights_only=True)
+        try:
+            trainer.fit(
+                module, datamodule=datamodule, ckpt_path=_resume_path(cfg, run_dir), weights_only=True
+            )
+        except TrialPruned:  # keep what was measured, then let the sweeper record the trial as pruned
+            measured = {"params/trainable": trainable, "params/total": total}
+            write_metrics(run_dir, pruned_run_metrics(trainer, module.results, **measured))
+            raise
         if cfg.checkpoint.enabled:  # the callback misses the final state when max_steps ends an epoch early
             trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
         best = "best" if cfg.checkpoint.enabled and trainer.checkpoint_callback.best_model_path else None
         trainer.validate(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
         if cfg.eval.test:
             trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
+        if cfg.eval.get("train"):
+            module.test_split_name = "train"
+            trainer.test(
+                module,
+                dataloaders=datamodule.train_eval_dataloader(),
+                ckpt_path=best,
+                weights_only=True,
+                verbose=False,
+            )
         metrics: dict[str, Any] = {
             "params/trainable": trainable,
             "params/total": total,

@@ -9,11 +9,21 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+_PUBLIC_FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write `text` to `path` so that a crash leaves either the old file or the new one, never half of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(temporary, _PUBLIC_FILE_MODE)  # mkstemp makes it private; results are meant to be shared
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)

@@ -1,0 +1,119 @@
+"""Build the report of a sweep: collect the jobs, aggregate, judge sensitivity, write tables and figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from taskexpert.report.collect import DONE, Job, ReportError, collect_jobs, split_settings
+from taskexpert.report.markdown import summary_markdown
+from taskexpert.report.planned import SweepPlan, read_plans
+from taskexpert.report.plots import write_figures
+from taskexpert.report.summarize import (
+    DEFAULT_METRIC,
+    SUMMARY_METRICS,
+    Group,
+    Series,
+    Verdict,
+    choose_metric,
+    metric_label,
+    sensitivity_series,
+    sensitivity_verdicts,
+    summarize,
+)
+from taskexpert.report.tables import write_runs_csv, write_summary_csv
+from taskexpert.utils.atomic import atomic_write_text
+
+OPTUNA_RESULTS = "optimization_results.yaml"
+
+
+@dataclass
+class Report:
+    """Everything the report shows; `written` lists the files in the output directory."""
+
+    sweep_dir: Path
+    out_dir: Path
+    jobs: list[Job]
+    varying: list[str]  # override keys that differ between jobs: extra grouping columns
+    fixed: dict[str, str]  # override keys with the same value in every job
+    metrics: list[str]  # the aggregated metrics (table columns)
+    metric: str  # the metric of the figure and the verdict
+    groups: list[Group]
+    series: list[Series]
+    verdicts: list[Verdict]
+    plans: list[SweepPlan]
+    notes: list[str] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+
+def _optuna_notes(sweep_dir: Path) -> list[str]:
+    path = sweep_dir / OPTUNA_RESULTS
+    if not path.is_file():
+        return []
+    try:
+        results = OmegaConf.to_container(OmegaConf.load(path))
+    except Exception as error:
+        return [f"{path}: cannot be read ({error})"]
+    if not isinstance(results, dict) or "best_value" not in results:
+        return []
+    params = ", ".join(f"{key}={value}" for key, value in (results.get("best_params") or {}).items())
+    return [f"{OPTUNA_RESULTS}: best value {results['best_value']} with {params or 'no parameters'}."]
+
+
+def analyse(sweep_dir: str | Path, metric: str | None = None, out_dir: str | Path | None = None) -> Report:
+    """Read and aggregate a sweep without writing anything."""
+    sweep_dir = Path(sweep_dir)
+    jobs = collect_jobs(sweep_dir)
+    varying, fixed = split_settings(jobs)
+    try:
+        chosen = choose_metric(jobs, metric)
+    except ValueError as error:
+        raise ReportError(f"{sweep_dir}: {error}") from None
+    metrics = [*SUMMARY_METRICS, *([chosen] if chosen not in SUMMARY_METRICS else [])]
+    groups = summarize(jobs, varying, metrics)
+    series = sensitivity_series(groups, chosen)
+    notes = []
+    if metric is None and chosen != DEFAULT_METRIC:
+        notes.append(
+            f"no finished job has {DEFAULT_METRIC}; the figure and verdict use {metric_label(chosen)}."
+        )
+    if not any(job.status == DONE for job in jobs):
+        notes.append("no job has finished yet: the tables list the configurations found, without results.")
+    plans = read_plans(sweep_dir, jobs)
+    notes += [plan.note for plan in plans if plan.note]
+    notes += _optuna_notes(sweep_dir)
+    return Report(
+        sweep_dir=sweep_dir,
+        out_dir=Path(out_dir) if out_dir is not None else sweep_dir,
+        jobs=jobs,
+        varying=varying,
+        fixed=fixed,
+        metrics=metrics,
+        metric=chosen,
+        groups=groups,
+        series=series,
+        verdicts=sensitivity_verdicts(groups, series),
+        plans=plans,
+        notes=notes,
+    )
+
+
+def build_report(
+    sweep_dir: str | Path, out_dir: str | Path | None = None, metric: str | None = None
+) -> Report:
+    """Write summary.csv, runs.csv, the figures and summary.md into `out_dir` (default: the sweep directory)."""
+    report = analyse(sweep_dir, metric, out_dir)
+    out = report.out_dir
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"{out}: the output path is a file, not a directory (pass a directory to --out)")
+    report.written.append(
+        write_summary_csv(out / "summary.csv", report.groups, report.varying, report.metrics)
+    )
+    report.written.append(write_runs_csv(out / "runs.csv", report.jobs, report.varying))
+    report.figures = write_figures(out, report.series, report.groups, report.metric, report.metrics)
+    report.written += report.figures
+    report.written.append(atomic_write_text(out / "summary.md", summary_markdown(report)))
+    return report
