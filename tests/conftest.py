@@ -22,11 +22,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 FAST = ["trainer=fast", "logger=csv", "checkpoint.enabled=false"]
 
 
-def compose_config(overrides: list[str], run_dir: Path | None = None) -> DictConfig:
-    """The config `python train.py OVERRIDES` would run, with Hydra's runtime fields set."""
+def compose_config(overrides: list[str], run_dir: Path | None = None, config_name: str = "train") -> DictConfig:
+    """The config `python train.py OVERRIDES` (or `augment.py`, with config_name="augment") would run,
+    with Hydra's runtime fields set."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     if run_dir is not None:
         with open_dict(cfg):

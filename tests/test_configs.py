@@ -21,10 +21,15 @@ GROUPS = {
 OPTIONS = [(group, option) for group, options in GROUPS.items() for option in options]
 
 
+# Groups with a default in augment.yaml (which includes all of train.yaml); the others are added with `+`.
+DEFAULTED_GROUPS = {"data", "prompt", "model", "peft", "trainer", "logger", "teacher", "method"}
+
+
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_composes_and_resolves(group, option, tmp_path):
-    extra = ["data.path=/data/ori_pqal.json"] if option == "pubmedqa" else []
-    cfg = compose_config([f"{group}={option}", *extra], tmp_path)
+    extra = ["data.path=/data/ori_pqal.json"] if option in ("pubmedqa", "drllama_table") else []
+    override = f"{group}={option}" if group in DEFAULTED_GROUPS else f"+{group}={option}"
+    cfg = compose_config([override, *extra], tmp_path, config_name="augment")
     assert cfg.hydra.runtime.choices[group] == option
     # Every interpolation of the job config resolves (a typo in ${...} fails here).
     job_config = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])

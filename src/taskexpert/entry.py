@@ -20,12 +20,21 @@ def run_training(cfg: DictConfig) -> float | None:
         metrics = train(cfg)
     except TaskExpertError as error:
         log.error("%s", error)
+        if _in_multirun():  # fail this job only: the sweeper records it and the study goes on
+            raise
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     if cfg.get("dry_run"):
         return None
     value = metrics.get(cfg.optimized_metric)
     return float(value) if value is not None else None
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def null_group_overrides_to_deletions(argv: list[str], conf_dir: str) -> list[str]:

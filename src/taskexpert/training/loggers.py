@@ -19,7 +19,8 @@ def job_overrides() -> tuple[int | None, list[str]]:
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None, []
     hydra_cfg = HydraConfig.get()
-    return hydra_cfg.job.num, [o for o in hydra_cfg.overrides.task if not o.startswith(("+sweep=", "sweep="))]
+    internal = ("+sweep=", "sweep=", "++optuna_trial.", "+optuna_trial.", "optuna_trial.")  # not swept values
+    return hydra_cfg.job.num, [o for o in hydra_cfg.overrides.task if not o.startswith(internal)]
 
 
 def build_loggers(logger_cfg: Any, run_dir: Path) -> list[Logger]:

@@ -63,11 +63,11 @@ class OptunaPruningCallback(pl.Callback):
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # only validations inside fit: not the sanity check, not trainer.validate() after training
-        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING or not self._reporting:
+        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
             return
         step = trainer.global_step
         should_prune = False
-        if trainer.is_global_zero:
+        if trainer.is_global_zero and self._reporting:  # rank 0 decides; all ranks reach the broadcast
             should_prune = self._report(trainer.callback_metrics.get(self.monitor), step)
         should_prune = trainer.strategy.broadcast(should_prune, src=0)  # every rank stops together
         if should_prune:

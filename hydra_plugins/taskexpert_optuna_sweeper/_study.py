@@ -1,0 +1,163 @@
+"""The study in its storage: where it lives, what it is called, how its trials count, recovery of interrupted ones."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ._errors import SweepConfigError
+from ._liveness import current_owner, is_interrupted
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB_NAME = "optuna.db"
+SQLITE_LOCK_TIMEOUT_S = 60  # jobs, heartbeats and other sweepers write to one SQLite file: wait, don't fail
+FAIL_REASON_ATTR = "fail_reason"
+ERROR_ATTR = "error"
+RETRY_OF_ATTR = "retry_of"
+INTERRUPTED = "interrupted"  # its sweeper stopped before the job ended
+INVALID_CONFIG = "invalid_config"  # its job's config could not be composed; nothing ran
+NOT_COUNTED = {INTERRUPTED, INVALID_CONFIG}  # failures that do not use up n_trials
+
+
+def storage_url(storage: str | None, sweep_dir: Path) -> str:
+    """The given SQLAlchemy URL, or SQLite in the sweep dir. SQLite paths are made absolute, so jobs that
+    change their working directory open the same file."""
+    if not storage:
+        return f"sqlite:///{(sweep_dir / DEFAULT_DB_NAME).resolve()}"
+    match = re.match(r"^(sqlite[^:]*:///)(.+)$", storage)
+    if match and not match.group(2).startswith(("/", ":memory:")) and not match.group(2).startswith("file:"):
+        return f"{match.group(1)}{Path(match.group(2)).resolve()}"
+    return storage
+
+
+def redacted(url: str) -> str:
+    """The URL with its password hidden, for logs and result files."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def default_study_name(sweep_dir: Path, job_name: str) -> str:
+    return f"{job_name}_{sweep_dir.resolve().name}"
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_LOCK_TIMEOUT_S}
+        Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except Exception as error:
+        raise SweepConfigError(f"hydra.sweeper.storage: cannot open {redacted(url)}: {error}") from None
+
+
+def load_or_create_study(
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    direction: str,
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+) -> optuna.Study:
+    if direction not in ("minimize", "maximize"):
+        raise SweepConfigError(f"hydra.sweeper.direction: expected minimize or maximize, got {direction!r}")
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        direction=direction,
+        sampler=sampler,
+        pruner=pruner,
+        load_if_exists=True,
+    )
+    if study.direction.name.lower() != direction:
+        raise SweepConfigError(
+            f"hydra.sweeper.direction={direction}, but study {study_name!r} in this storage was created to "
+            f"{study.direction.name.lower()}; keep its direction or choose another hydra.sweeper.study_name"
+        )
+    return study
+
+
+@dataclass
+class TrialCounts:
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0  # failed jobs, not counting interrupted trials
+    interrupted: int = 0  # interrupted trials and trials whose config could not be composed
+    running: int = 0  # running under a live sweeper (this one or another sharing the study)
+    waiting: int = 0  # enqueued, not yet asked
+
+    @property
+    def finished(self) -> int:
+        """The trials that count toward n_trials."""
+        return self.complete + self.pruned + self.failed
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "complete": self.complete,
+            "pruned": self.pruned,
+            "fail": self.failed,
+            "interrupted": self.interrupted,
+            "running": self.running,
+            "waiting": self.waiting,
+        }
+
+
+def count_trials(study: optuna.Study) -> TrialCounts:
+    counts = TrialCounts()
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state == TrialState.COMPLETE:
+            counts.complete += 1
+        elif trial.state == TrialState.PRUNED:
+            counts.pruned += 1
+        elif trial.state == TrialState.FAIL:
+            if trial.user_attrs.get(FAIL_REASON_ATTR) in NOT_COUNTED:
+                counts.interrupted += 1
+            else:
+                counts.failed += 1
+        elif trial.state == TrialState.WAITING:
+            counts.waiting += 1
+        elif trial.state == TrialState.RUNNING and "sweeper" in trial.user_attrs:
+            counts.running += 1  # trials without an owner belong to other tools and do not count
+    return counts
+
+
+def mark_interrupted(study: optuna.Study, trial: FrozenTrial, requeue: bool) -> None:
+    """FAIL the trial with reason "interrupted"; enqueue its parameters again, once, when `requeue`."""
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, INTERRUPTED)
+        storage.set_trial_user_attr(
+            trial._trial_id, ERROR_ATTR, "interrupted: its sweeper stopped before the job ended"
+        )
+        if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+            return  # another sweeper got there first
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return
+    if requeue and RETRY_OF_ATTR not in trial.user_attrs and trial.params:
+        study.enqueue_trial(trial.params, user_attrs={RETRY_OF_ATTR: trial.number})
+        log.info("trial %d was interrupted; its parameters are queued to run again", trial.number)
+    else:
+        log.info("trial %d was interrupted", trial.number)
+
+
+def recover_interrupted(study: optuna.Study, stale_after: float) -> int:
+    """Fail the RUNNING trials whose sweeper is gone, and queue their parameters again. Returns how many."""
+    me = current_owner()
+    interrupted = [
+        trial
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if is_interrupted(trial, stale_after, me)
+    ]
+    for trial in interrupted:
+        mark_interrupted(study, trial, requeue=True)
+    return len(interrupted)
