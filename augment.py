@@ -1,6 +1,22 @@
-"""Teacher-driven data augmentation (Dr. LLaMA rewrite/new, LLM2LLM, ReBase): not available yet."""
+"""Teacher-driven augmentation (Dr. LLaMA rewrite/new): `python augment.py [method=...] [teacher=...] [key=value ...]`."""
 
 import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from taskexpert.augment.cli import run_augmentation
+from taskexpert.entry import null_group_overrides_to_deletions
+
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="augment")
+def main(cfg: DictConfig) -> float:
+    return run_augmentation(cfg)
+
 
 if __name__ == "__main__":
-    sys.exit("augment.py is not implemented yet: teacher-driven augmentation is planned; train.py is ready.")
+    sys.argv = null_group_overrides_to_deletions(sys.argv, str(CONF_DIR))
+    main()

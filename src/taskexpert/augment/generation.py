@@ -1,0 +1,129 @@
+"""Jobs -> teacher -> parsed, validated, filtered records, with the numbers of what happened on the way.
+
+This is the reusable core of every augmentation method: Dr. LLaMA's rewrite/new here, LLM2LLM and ReBase
+build their own jobs and call `generate_records`. Records are processed in job order (not arrival order),
+so the result depends only on the teacher's answers, which the cache keeps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskexpert.augment.filters import Dropped, RecordFilter, apply_filters
+from taskexpert.augment.jobs import GenerationJob, build_or_reject
+from taskexpert.augment.parsing import Rejection, parse_fields
+from taskexpert.records import QARecord
+from taskexpert.teachers.teacher import Teacher
+from taskexpert.teachers.types import TeacherResponse
+
+
+@dataclass
+class RejectedItem:
+    """One answer that did not become a kept record, for augment_rejected.jsonl."""
+
+    record_id: str
+    parent_id: str
+    reason: str
+    detail: str = ""
+    text: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.record_id,
+            "parent_id": self.parent_id,
+            "reason": self.reason,
+            "detail": self.detail,
+            "text": self.text,
+        }
+
+
+@dataclass
+class GenerationResult:
+    records: list[QARecord]  # kept, in job order
+    requested: int = 0
+    cache_hits: int = 0
+    generated: int = 0  # new teacher answers (calls made that returned text)
+    failed: int = 0  # requests whose calls kept failing
+    parsed: int = 0  # answers that became valid records, before the filters
+    rejected: Counter = field(default_factory=Counter)  # by reason: parse, validation and filter reasons
+    faults: Counter = field(default_factory=Counter)  # transient faults retried on the way, by kind
+    teacher_seconds: float = 0.0
+    rejected_items: list[RejectedItem] = field(default_factory=list)
+
+    def stats(self) -> dict[str, Any]:
+        answered = self.requested - self.failed
+        return {
+            "requested": self.requested,
+            "cache_hits": self.cache_hits,
+            "generated": self.generated,
+            "failed": self.failed,
+            "parsed": self.parsed,
+            "rejected": dict(sorted(self.rejected.items())),
+            "rejected_total": sum(self.rejected.values()),
+            "kept": len(self.records),
+            "kept_by_source": dict(sorted(Counter(r.source for r in self.records).items())),
+            "kept_by_label": dict(sorted(Counter(r.label for r in self.records).items())),
+            "teacher_faults": dict(sorted(self.faults.items())),
+            "teacher_seconds": round(self.teacher_seconds, 3),
+            "items_per_second": round(answered / self.teacher_seconds, 3) if self.teacher_seconds else None,
+        }
+
+
+def generate_records(
+    teacher: Teacher,
+    jobs: Sequence[GenerationJob],
+    filters: Sequence[RecordFilter] = (),
+    on_response: Callable[[TeacherResponse], None] | None = None,
+) -> GenerationResult:
+    """Ask the teacher for every job, turn answers into records, run the filters, count everything."""
+    started = time.perf_counter()
+    responses = teacher.generate([job.request for job in jobs], on_response=on_response)
+    result = GenerationResult(records=[], requested=len(jobs), teacher_seconds=time.perf_counter() - started)
+    candidates: list[QARecord] = []
+    for job, response in zip(jobs, responses, strict=True):
+        result.faults.update(response.faults)
+        if not response.ok:
+            result.failed += 1
+            result.rejected_items.append(
+                RejectedItem(
+                    job.record_id, job.parent.id, f"teacher_failed:{response.error}", response.detail
+                )
+            )
+            continue
+        if response.cached:
+            result.cache_hits += 1
+        else:
+            result.generated += 1
+        record = _to_record(job, response.text or "", teacher.name)
+        if isinstance(record, Rejection):
+            result.rejected[record.reason] += 1
+            result.rejected_items.append(
+                RejectedItem(job.record_id, job.parent.id, record.reason, record.detail, response.text)
+            )
+            continue
+        candidates.append(record)
+    result.parsed = len(candidates)
+    kept, dropped = apply_filters(filters, candidates)
+    _count_dropped(result, dropped)
+    result.records = kept
+    return result
+
+
+def _to_record(job: GenerationJob, text: str, teacher_name: str) -> QARecord | Rejection:
+    values = parse_fields(text, job.fields)
+    if isinstance(values, Rejection):
+        return values
+    record = build_or_reject(job, values, teacher_name)
+    return Rejection(record) if isinstance(record, str) else record
+
+
+def _count_dropped(result: GenerationResult, dropped: list[Dropped]) -> None:
+    for item in dropped:
+        result.rejected[item.reason] += 1
+        result.rejected_items.append(
+            RejectedItem(item.record.id, item.record.parent_id or "", item.reason, item.detail)
+        )

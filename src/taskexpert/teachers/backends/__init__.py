@@ -1,0 +1,1 @@
+"""Teacher backends: local transformers, OpenAI-compatible HTTP servers, vLLM's offline engine."""

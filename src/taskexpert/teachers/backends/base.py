@@ -1,0 +1,71 @@
+"""What a teacher backend does: turn prepared calls into results, yielding each one as soon as it is ready.
+
+Backends know nothing of the cache; `Teacher` puts every call through it. A backend decides which
+sampling fields it sends (`call_params`): those exact fields are part of the cache key.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskexpert.teachers.sampling import Sampling
+
+
+@dataclass(frozen=True)
+class BackendCall:
+    """One call as the backend will make it."""
+
+    key: str  # cache key, to match results to calls
+    messages: tuple[
+        tuple[str, str], ...
+    ]  # as sent: a trailing assistant message only if the backend prefills
+    params: dict[str, Any]  # the backend's own sampling fields (see `call_params`)
+    sampling: Sampling  # the settings the fields came from
+
+    @property
+    def prefill(self) -> str:
+        return self.messages[-1][1] if self.messages[-1][0] == "assistant" else ""
+
+    def message_dicts(self) -> list[dict[str, str]]:
+        return [{"role": role, "content": content} for role, content in self.messages]
+
+
+@dataclass
+class BackendResult:
+    """The continuation text of one call (without the prefill), or why it failed."""
+
+    key: str
+    text: str | None
+    error: str | None = None  # short reason when text is None: http_500, timeout, connection, ...
+    detail: str = ""
+    seconds: float = 0.0
+    faults: list[str] = field(default_factory=list)  # transient faults that were retried
+
+
+class Backend(ABC):
+    """A way to run a teacher model. Subclasses set `kind` and implement `call_params` and `run`."""
+
+    kind: str = "backend"
+
+    def __init__(self, model: str, prefill: bool = True, cache_tag: str = "") -> None:
+        self.model = model  # the model name written into records' `teacher` field
+        self.prefill = prefill  # continue a trailing assistant message, or drop it
+        self.cache_tag = cache_tag  # change it to get fresh samples for the same prompts
+
+    def identity(self) -> dict[str, Any]:
+        """What, besides prompt and sampling, makes two calls the same call."""
+        return {"backend": self.kind, "model": self.model, "cache_tag": self.cache_tag}
+
+    @abstractmethod
+    def call_params(self, sampling: Sampling, sample_index: int) -> dict[str, Any]:
+        """The sampling fields this backend sends for one sample; they enter the cache key."""
+
+    @abstractmethod
+    def run(self, calls: Sequence[BackendCall]) -> Iterator[BackendResult]:
+        """Make the calls and yield a result for each, in any order, as soon as it is ready."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook: most backends have nothing to release
+        """Release models, clients or threads."""

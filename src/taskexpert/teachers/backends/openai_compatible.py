@@ -1,0 +1,184 @@
+"""Any OpenAI-compatible chat completions API: OpenAI, vLLM's server, `transformers serve`, llama.cpp's server.
+
+Up to `max_concurrency` calls run at once in threads. A call is retried on 429, 408/409, 5xx, timeouts,
+connection errors and malformed answers, with exponential backoff and jitter, honouring Retry-After.
+Other 4xx answers (bad request, auth, 422 unknown field) fail at once: retrying cannot fix them. A call that
+keeps failing comes back as a failure with its reason; the run goes on.
+
+The API key is read from the environment variable NAMED by `api_key_env` and held by the client only:
+it is never part of the config, the cache key, the logs or any output.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
+
+from taskexpert.errors import ConfigError
+from taskexpert.teachers.backends.base import Backend, BackendCall, BackendResult
+from taskexpert.teachers.backends.retry import RETRYABLE_STATUS, RetryPolicy, retry_after_seconds
+from taskexpert.teachers.sampling import Sampling, openai_sampling_fields
+
+log = logging.getLogger(__name__)
+NO_KEY = "no-key"  # what the client sends when the server needs no key (api_key_env: null)
+
+
+class MalformedResponse(Exception):
+    """A 200 answer that is not a chat completion with text."""
+
+
+class OpenAICompatibleBackend(Backend):
+    kind = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str = "https://api.openai.com/v1",
+        api_key_env: str | None = "OPENAI_API_KEY",
+        timeout: float = 60.0,
+        max_concurrency: int = 8,
+        max_retries: int = 6,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        retry_after_max: float = 120.0,
+        repetition_penalty_mode: str = "map_to_frequency_penalty",
+        max_tokens_field: str = "max_tokens",
+        send_seed: bool = True,
+        extra_body: dict[str, Any] | None = None,
+        prefill: bool = False,
+        cache_tag: str = "",
+    ) -> None:
+        super().__init__(model=model, prefill=prefill, cache_tag=cache_tag)
+        if max_concurrency < 1:
+            raise ConfigError(f"teacher.max_concurrency={max_concurrency} must be >= 1")
+        if timeout <= 0:
+            raise ConfigError(f"teacher.timeout={timeout} must be > 0 seconds")
+        self.base_url = base_url
+        self.api_key_env = api_key_env
+        self.timeout = float(timeout)
+        self.max_concurrency = max_concurrency
+        self.retry = RetryPolicy(max_retries, backoff_base, backoff_max, retry_after_max)
+        self.repetition_penalty_mode = repetition_penalty_mode
+        self.max_tokens_field = max_tokens_field
+        self.send_seed = send_seed
+        self.extra_body = dict(extra_body or {})
+        self._client = None
+        self._stop = threading.Event()
+        # check the mapping now, not after the first request has gone out
+        openai_sampling_fields(Sampling(), 0, repetition_penalty_mode, max_tokens_field, send_seed)
+
+    def call_params(self, sampling: Sampling, sample_index: int) -> dict[str, Any]:
+        fields = openai_sampling_fields(
+            sampling, sample_index, self.repetition_penalty_mode, self.max_tokens_field, self.send_seed
+        )
+        extra_body = {**self.extra_body, **fields.pop("extra_body", {})}
+        if extra_body:
+            fields["extra_body"] = extra_body
+        return fields
+
+    def _api_key(self) -> str:
+        if not self.api_key_env:
+            return NO_KEY
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise ConfigError(
+                f"teacher.api_key_env names {self.api_key_env}, which is not set: export {self.api_key_env}=... "
+                "(or teacher.api_key_env=null for a server that needs no key)"
+            )
+        return key
+
+    def client(self):
+        if self._client is None:
+            import openai
+
+            logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
+            self._client = openai.OpenAI(
+                base_url=self.base_url, api_key=self._api_key(), max_retries=0, timeout=self.timeout
+            )
+        return self._client
+
+    def run(self, calls: Sequence[BackendCall]) -> Iterator[BackendResult]:
+        if not calls:
+            return
+        client = self.client()
+        self._stop.clear()
+        executor = ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(calls)))
+        futures = [executor.submit(self._call_with_retries, client, call) for call in calls]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:  # interrupted or done: stop waiting retries and queued calls
+            self._stop.set()
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def _call_with_retries(self, client, call: BackendCall) -> BackendResult:
+        import openai
+
+        started = time.perf_counter()
+        body = dict(call.params)
+        extra_body = body.pop("extra_body", None)
+        faults: list[str] = []
+        reason, detail = "cancelled", "the run stopped before this call was made"
+        for attempt in range(self.retry.max_retries + 1):
+            if self._stop.is_set():
+                break
+            retry_after = None
+            try:
+                completion = client.chat.completions.create(
+                    model=self.model, messages=call.message_dicts(), extra_body=extra_body, **body
+                )
+                return BackendResult(
+                    call.key, _content(completion), seconds=time.perf_counter() - started, faults=faults
+                )
+            except openai.APITimeoutError:
+                reason, detail = "timeout", f"no answer within {self.timeout:g} s"
+            except openai.APIConnectionError as error:
+                reason, detail = "connection", str(error)
+            except openai.APIStatusError as error:
+                reason, detail = f"http_{error.status_code}", _error_text(error)
+                if error.status_code not in RETRYABLE_STATUS:
+                    faults.append(reason)
+                    break
+                retry_after = retry_after_seconds(error.response.headers)
+            except (openai.APIResponseValidationError, MalformedResponse, ValueError) as error:
+                reason, detail = "bad_response", f"{type(error).__name__}: {error}"
+            faults.append(reason)
+            if attempt < self.retry.max_retries:
+                wait = self.retry.wait(attempt, retry_after)
+                log.info("teacher call %s: %s, retry %d in %.1f s", call.key[:12], reason, attempt + 1, wait)
+                self._stop.wait(wait)
+        return BackendResult(
+            call.key, None, error=reason, detail=detail, seconds=time.perf_counter() - started, faults=faults
+        )
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def _content(completion: Any) -> str:
+    choices = getattr(completion, "choices", None)
+    if not choices:
+        raise MalformedResponse(f"the answer has no choices: {str(completion)[:200]!r}")
+    message = getattr(choices[0], "message", None)
+    content = getattr(message, "content", None)
+    if not isinstance(content, str):
+        raise MalformedResponse("the answer's choices[0].message.content is not text")
+    return content
+
+
+def _error_text(error: Any) -> str:
+    """The client's message plus the server's body, which often says what was wrong (e.g. the 422 field)."""
+    message = getattr(error, "message", "") or str(error)
+    body = getattr(error, "body", None)
+    if body is not None and str(body) not in message:
+        message = f"{message}: {json.dumps(body, ensure_ascii=False, default=str)}"
+    return message[:500]

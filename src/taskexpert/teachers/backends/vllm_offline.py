@@ -1,0 +1,93 @@
+"""vLLM's offline engine (`vllm.LLM`), for GPU machines. vLLM is an optional extra, imported only when used.
+
+vLLM batches on its own; results are handed back in chunks of `chunk_size` calls so that each chunk is
+cached before the next one starts. The repetition penalty and a per-request seed go to `SamplingParams`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from taskexpert.errors import ConfigError
+from taskexpert.teachers.backends.base import Backend, BackendCall, BackendResult
+from taskexpert.teachers.sampling import Sampling, vllm_sampling_kwargs
+
+INSTALL_HINT = (
+    "teacher=vllm needs the optional vllm package and a GPU: `pip install vllm`. Without a GPU use "
+    "teacher=hf (local transformers), or serve the model with `vllm serve` elsewhere and use teacher=openai"
+)
+
+
+def import_vllm():
+    """The vllm module, or a ConfigError that says how to get it."""
+    try:
+        import vllm
+    except ImportError as error:
+        raise ConfigError(f"{INSTALL_HINT} ({error})") from None
+    return vllm
+
+
+class VLLMBackend(Backend):
+    kind = "vllm"
+
+    def __init__(
+        self,
+        model: str,
+        tensor_parallel_size: int = 1,
+        dtype: str = "auto",
+        gpu_memory_utilization: float = 0.9,
+        max_model_len: int | None = None,
+        trust_remote_code: bool = False,
+        chunk_size: int = 256,
+        prefill: bool = True,
+        cache_tag: str = "",
+    ) -> None:
+        super().__init__(model=model, prefill=prefill, cache_tag=cache_tag)
+        if chunk_size < 1:
+            raise ConfigError(f"teacher.chunk_size={chunk_size} must be >= 1")
+        self.engine_args = {
+            "model": model,
+            "tensor_parallel_size": tensor_parallel_size,
+            "dtype": dtype,
+            "gpu_memory_utilization": gpu_memory_utilization,
+            "max_model_len": max_model_len,
+            "trust_remote_code": trust_remote_code,
+        }
+        self.chunk_size = chunk_size
+        self._engine = None
+
+    def call_params(self, sampling: Sampling, sample_index: int) -> dict[str, Any]:
+        return vllm_sampling_kwargs(sampling, sample_index)
+
+    def engine(self):
+        if self._engine is None:
+            vllm = import_vllm()
+            self._engine = vllm.LLM(**{k: v for k, v in self.engine_args.items() if v is not None})
+        return self._engine
+
+    def run(self, calls: Sequence[BackendCall]) -> Iterator[BackendResult]:
+        if not calls:
+            return
+        vllm = import_vllm()
+        engine = self.engine()
+        # vLLM continues a final assistant message only when asked, and then without a new generation prompt
+        for continues in (False, True):
+            group = [call for call in calls if (call.messages[-1][0] == "assistant") == continues]
+            for start in range(0, len(group), self.chunk_size):
+                chunk = group[start : start + self.chunk_size]
+                started = time.perf_counter()
+                outputs = engine.chat(
+                    [call.message_dicts() for call in chunk],
+                    sampling_params=[vllm.SamplingParams(**call.params) for call in chunk],
+                    add_generation_prompt=not continues,
+                    continue_final_message=continues,
+                    use_tqdm=False,
+                )
+                seconds = (time.perf_counter() - started) / len(chunk)
+                for call, output in zip(chunk, outputs, strict=True):
+                    yield BackendResult(call.key, output.outputs[0].text, seconds=seconds)
+
+    def close(self) -> None:
+        self._engine = None
