@@ -27,7 +27,7 @@ OWN_YAML = [
 
 def test_the_options_are_the_documented_ones():
     assert TEACHERS == ["hf", "openai", "smollm2", "vllm"]
-    assert METHODS == ["combined", "new", "rewrite"]
+    assert METHODS == ["combined", "llm2llm", "new", "rebase", "rewrite"]
 
 
 @pytest.mark.parametrize("teacher", TEACHERS)

@@ -206,8 +206,20 @@ def test_rationale_then_label_in_generate_mode(tokenizer):
     [example] = encoder.encode([record], "owls.jsonl")
     answer = tokenizer.decode(example.input_ids[prompt_length(example) :])
     assert answer == " Dawn counts were higher. the answer to the question given the context is yes.</s>"
+    # Records without a rationale (seeds, evaluation items) learn the decision alone by default ...
+    [bare] = encoder.encode([make_record("bare", rationale=None)], "owls.jsonl")
+    assert tokenizer.decode(bare.input_ids[prompt_length(bare) :]) == (
+        " the answer to the question given the context is no.</s>"
+    )
+    # ... or are refused when the user asks for rationales everywhere.
+    strict = ExampleEncoder(
+        tokenizer,
+        PromptFormat(target="rationale_then_label", missing_rationale="error"),
+        256,
+        eval_mode="generate",
+    )
     with pytest.raises(ConfigError, match="no rationale"):
-        encoder.encode([make_record("bare", rationale=None)], "owls.jsonl")
+        strict.encode([make_record("bare", rationale=None)], "owls.jsonl")
 
 
 @pytest.mark.parametrize(
@@ -217,6 +229,7 @@ def test_rationale_then_label_in_generate_mode(tokenizer):
         {"input": "Question: {question}\nAnswer:"},
         {"decision": " it is {label} and {label}."},
         {"decision": " no label here."},
+        {"missing_rationale": "skip"},
     ],
 )
 def test_bad_prompt_formats_are_config_errors(kwargs):

@@ -125,6 +125,14 @@ def select_seeds(splits: Splits, max_seeds: int | None) -> list[QARecord]:
 
 def augment(cfg: DictConfig) -> dict[str, Any]:
     """Run the configured method; write augmented.jsonl, augment_stats.json, augment_rejected.jsonl."""
+    if cfg.method.name == "rebase":  # imported here: rebase builds on this module's seeds and filters
+        from taskexpert.augment.rebase import run_rebase
+
+        return run_rebase(cfg)
+    if cfg.method.name == "llm2llm":
+        from taskexpert.augment.llm2llm import run_llm2llm
+
+        return run_llm2llm(cfg)
     started = time.perf_counter()
     run_dir = Path(cfg.paths.run_dir)
     splits = load_splits(cfg.data)

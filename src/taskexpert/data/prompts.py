@@ -29,6 +29,7 @@ class PromptFormat:
     long_answer: str = " {long_answer}"
     rationale: str = " {rationale}"
     target: str = "label"
+    missing_rationale: str = "label_only"  # a record without a rationale: label_only (decision alone) | error
 
     def __post_init__(self) -> None:
         if self.target not in TARGET_LAYOUTS:
@@ -37,6 +38,8 @@ class PromptFormat:
             )
         if "{context}" not in self.input or "{question}" not in self.input:
             raise ConfigError("prompt.input must contain {question} and {context}")
+        if self.missing_rationale not in ("label_only", "error"):
+            raise ConfigError(f"data.missing_rationale={self.missing_rationale!r}: use label_only or error")
         if self.decision.count("{label}") != 1:
             raise ConfigError("prompt.decision must contain {label} exactly once")
 
@@ -61,9 +64,11 @@ class PromptFormat:
             if name == "decision":
                 pieces.append(("decision", self.decision))
             elif name == "rationale":
-                if not record.rationale:
+                if record.rationale:
+                    pieces.append(("rationale", self.rationale.format(rationale=record.rationale)))
+                elif self.missing_rationale == "error":
                     raise ConfigError(f"data.target={self.target} but record {record.id} has no rationale")
-                pieces.append(("rationale", self.rationale.format(rationale=record.rationale)))
+                # label_only: original items (seeds, evaluation) have no rationale; they keep the decision alone
             else:
                 pieces.append(("long_answer", self.long_answer.format(long_answer=record.long_answer)))
         return pieces

@@ -121,7 +121,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         100 * trainable / total,
     )
 
-    prompt_format = PromptFormat(**OmegaConf.to_container(cfg.prompt), target=cfg.data.target)
+    prompt_format = PromptFormat(
+        **OmegaConf.to_container(cfg.prompt),
+        target=cfg.data.target,
+        missing_rationale=cfg.data.get("missing_rationale", "label_only"),
+    )
     encoder = ExampleEncoder(tokenizer, prompt_format, cfg.data.max_length, cfg.eval.mode)
     datamodule = QADataModule(
         splits,
