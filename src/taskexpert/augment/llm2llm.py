@@ -1,0 +1,260 @@
+"""LLM2LLM: train the student, collect the seed examples it gets wrong, have the teacher write new examples
+like them, retrain from the base model, repeat (`python augment.py method=llm2llm`).
+
+Iteration k trains the student in `<run_dir>/iter_<k>/` with the ordinary training pipeline on the seeds
+plus the generated records so far (`data.extra_train`), scores the whole training split (`eval.train`),
+and asks the teacher for `n_per_wrong` new records per wrong example. New records go through the usual
+filters (ROUGE-L dedup against the seeds and every record generated so far, the contamination guard).
+Everything an iteration produces is on disk before its history entry is written, so a killed run,
+started again in the same run directory, continues where it stopped (see llm2llm_state.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, open_dict
+
+from taskexpert.augment.dedup import Deduplicator
+from taskexpert.augment.embeddings import SentenceEmbedder
+from taskexpert.augment.generation import GenerationResult, generate_records
+from taskexpert.augment.jobs import GenerationJob, record_values
+from taskexpert.augment.llm2llm_state import (
+    added_path,
+    current_extra,
+    history_entry,
+    iteration_dir,
+    json_line,
+    load_added,
+    load_history,
+    read_train_predictions,
+    save_history,
+    training_finished,
+    write_final_outputs,
+    write_if_changed,
+)
+from taskexpert.augment.pipeline import build_filters
+from taskexpert.augment.prompts import PromptTemplate
+from taskexpert.data.loading import load_splits
+from taskexpert.data.splits import Splits
+from taskexpert.errors import ConfigError, DataError
+from taskexpert.records import QARecord, write_jsonl
+from taskexpert.teachers import Teacher, build_teacher
+from taskexpert.teachers.types import TeacherRequest
+from taskexpert.utils.atomic import atomic_write_text
+
+log = logging.getLogger(__name__)
+GENERATED = ("question", "context", "long_answer", "label")
+PROMPT_PLACEHOLDERS = {"question", "context", "long_answer", "label", "rationale", "student_answer"}
+
+
+def llm2llm_settings(method: Any) -> dict[str, Any]:
+    """The method's settings, checked before anything trains."""
+    settings = {
+        "iterations": int(method.iterations),
+        "n_per_wrong": int(method.n_per_wrong),
+        "from_scratch": bool(method.from_scratch),
+        "only_seed_errors": bool(method.only_seed_errors),
+        "accumulate": bool(method.accumulate),
+    }
+    if settings["iterations"] < 1:
+        raise ConfigError(f"method.iterations={settings['iterations']} must be >= 1")
+    if settings["n_per_wrong"] < 1:
+        raise ConfigError(f"method.n_per_wrong={settings['n_per_wrong']} must be >= 1")
+    return settings
+
+
+def llm2llm_jobs(
+    wrong: Sequence[tuple[QARecord, str]],
+    template: PromptTemplate,
+    n_per_wrong: int,
+    iteration: int,
+    sampling: dict[str, Any] | None = None,
+) -> list[GenerationJob]:
+    """One job per wrong example and sample: a new record like it, asked for its gold label.
+
+    The sample index counts on across iterations, so an example missed again draws fresh samples (and
+    seeds) instead of the cached answer it got last time, which dedup would drop."""
+    template.check(PROMPT_PLACEHOLDERS)
+    jobs = []
+    for record, student_answer in wrong:
+        values = record_values(record) | {
+            "rationale": record.rationale or record.long_answer or "(none given)",
+            "student_answer": student_answer,
+        }
+        messages = template.render(values)
+        for sample in range(n_per_wrong):
+            sample_index = (iteration - 1) * n_per_wrong + sample
+            request = TeacherRequest.chat(messages, sample_index=sample_index, **(sampling or {}))
+            meta = {"iteration": iteration, "student_answer": student_answer, "requested_label": record.label}
+            record_id = f"{record.id}-llm2llm-{iteration}-{sample}"
+            jobs.append(
+                GenerationJob(request, record_id, "llm2llm", record, GENERATED, False, template.hash, meta)
+            )
+    return jobs
+
+
+def wrong_examples(
+    predictions: dict[str, dict[str, Any]], candidates: Sequence[QARecord], where: Path
+) -> list[tuple[QARecord, str]]:
+    """(record, the student's answer) for every candidate the student got wrong, in candidate order."""
+    wrong = []
+    for record in candidates:
+        row = predictions.get(record.id)
+        if row is None:
+            raise DataError(
+                str(where),
+                "id",
+                f"has no training prediction for {record.id}",
+                "the whole training split must be scored (trainer.limit_test_batches=null)",
+            )
+        if row["pred"] != record.label:
+            wrong.append((record, str(row["pred"])))
+    return wrong
+
+
+def iteration_config(
+    cfg: DictConfig, run_dir: Path, extra_files: list[str], init_adapter: str | None
+) -> DictConfig:
+    """The training config of one iteration: its own run directory, the current data, the train split scored."""
+    iteration_cfg = copy.deepcopy(cfg)
+    with open_dict(iteration_cfg):
+        iteration_cfg.paths.run_dir = str(run_dir)
+        iteration_cfg.data.extra_train = extra_files
+        iteration_cfg.eval.train = True
+        iteration_cfg.trainer.limit_test_batches = None  # every training example must be scored
+        iteration_cfg.init_adapter = init_adapter
+    return iteration_cfg
+
+
+def _train_iteration(
+    cfg: DictConfig,
+    run_dir: Path,
+    iteration: int,
+    user_extra: list[str],
+    extra: list[QARecord],
+    settings: dict[str, Any],
+) -> tuple[dict[str, Any], float]:
+    """Train (or find the finished training of) iteration `iteration`; (metrics, seconds spent)."""
+    from taskexpert.training.pipeline import train
+
+    directory = iteration_dir(run_dir, iteration)
+    directory.mkdir(parents=True, exist_ok=True)
+    extra_files = list(user_extra)
+    if extra:
+        extra_files.append(str(write_if_changed(directory / "train_extra.jsonl", extra)))
+    if training_finished(run_dir, iteration):
+        return json.loads((directory / "metrics.json").read_text(encoding="utf-8")), 0.0
+    init_adapter = None
+    if not settings["from_scratch"] and iteration > 1:
+        init_adapter = str(iteration_dir(run_dir, iteration - 1) / "adapter")
+    started = time.perf_counter()
+    metrics = train(iteration_config(cfg, directory, extra_files, init_adapter))
+    return metrics, time.perf_counter() - started
+
+
+def _generate(
+    cfg: DictConfig,
+    teacher: Teacher,
+    template: PromptTemplate,
+    wrong: list[tuple[QARecord, str]],
+    previous: list[QARecord],
+    seed_splits: Splits,
+    embedder: SentenceEmbedder | None,
+    iteration: int,
+) -> GenerationResult:
+    filters = build_filters(cfg, seed_splits, teacher, embedder)
+    for record_filter in filters:  # dedup against everything generated so far, not only the seeds
+        if isinstance(record_filter, Deduplicator):
+            record_filter.add_references(previous)
+    method = cfg.method
+    sampling = {"max_new_tokens": int(method.max_new_tokens)} if method.get("max_new_tokens") else {}
+    jobs = llm2llm_jobs(wrong, template, int(method.n_per_wrong), iteration, sampling)
+    return generate_records(teacher, jobs, filters)
+
+
+@dataclass
+class Loop:
+    """What every iteration needs: the config, the seeds, the teacher and what was generated so far."""
+
+    cfg: DictConfig
+    settings: dict[str, Any]
+    run_dir: Path
+    seed_splits: Splits
+    user_extra: list[str]
+    teacher: Teacher
+    template: PromptTemplate
+    embedder: SentenceEmbedder | None
+    added: list[list[QARecord]]  # per finished iteration, the records it added
+
+    def run_iteration(self, iteration: int) -> dict[str, Any]:
+        """Train, find the errors, generate, and write the iteration's files; its history entry."""
+        seeds, accumulate = self.seed_splits.train, self.settings["accumulate"]
+        extra = current_extra(self.added, accumulate)
+        metrics, train_seconds = _train_iteration(
+            self.cfg, self.run_dir, iteration, self.user_extra, extra, self.settings
+        )
+        predictions = read_train_predictions(self.run_dir, iteration)
+        directory = iteration_dir(self.run_dir, iteration)
+        where = directory / "predictions.jsonl"
+        wrong_seeds = wrong_examples(predictions, seeds, where)
+        wrong_generated = (
+            [] if self.settings["only_seed_errors"] else wrong_examples(predictions, extra, where)
+        )
+        previous = [record for batch in self.added for record in batch]
+        result = _generate(
+            self.cfg, self.teacher, self.template, wrong_seeds + wrong_generated, previous,
+            self.seed_splits, self.embedder, iteration,
+        )  # fmt: skip
+        lines = "".join(json_line(item.as_dict()) for item in result.rejected_items)
+        atomic_write_text(directory / "rejected.jsonl", lines)
+        write_jsonl(result.records, added_path(self.run_dir, iteration))
+        self.added.append(result.records)
+        write_jsonl(current_extra(self.added, accumulate), self.run_dir / self.cfg.output.records)
+        return history_entry(
+            iteration, metrics, seeds, wrong_seeds, wrong_generated, extra, result, train_seconds
+        )
+
+
+def run_llm2llm(cfg: DictConfig) -> dict[str, Any]:
+    """Run (or continue) the LLM2LLM loop; write augmented.jsonl, augment_stats.json, llm2llm_history.json."""
+    started = time.perf_counter()
+    settings = llm2llm_settings(cfg.method)
+    run_dir = Path(cfg.paths.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    template = PromptTemplate.load(cfg.method.prompt, cfg.paths.get("prompts_dir"))
+    template.check(PROMPT_PLACEHOLDERS)
+    if not settings["from_scratch"] and cfg.get("peft") is None:
+        raise ConfigError("method.from_scratch=false continues an adapter: it needs peft=lora or peft=prefix")
+    seed_splits = load_splits(cfg.data)  # seeds: the training split (with any data.extra_train of yours)
+    history = load_history(run_dir, settings)[: settings["iterations"]]
+    if history:
+        log.info("llm2llm: %d of %d iterations done in %s", len(history), settings["iterations"], run_dir)
+    dedup = cfg.filters.dedup
+    embedder = SentenceEmbedder() if dedup.enabled and dedup.near == "embedding" else None
+    teacher = build_teacher(cfg.teacher, cfg.sampling, cfg.cache.path)
+    loop = Loop(
+        cfg, settings, run_dir, seed_splits, [str(path) for path in cfg.data.get("extra_train") or []],
+        teacher, template, embedder, load_added(run_dir, len(history)),
+    )  # fmt: skip
+    try:
+        for iteration in range(len(history) + 1, settings["iterations"] + 1):
+            entry = loop.run_iteration(iteration)
+            history.append(entry)
+            save_history(run_dir, settings, history)  # last: now the iteration counts as done
+            log.info(
+                "llm2llm iteration %d: seed accuracy %.3f, %d wrong, %d added",
+                iteration, entry["seed_train_acc"], entry["wrong"], entry["added"],
+            )  # fmt: skip
+    finally:
+        teacher.close()
+        teacher.cache.close()
+    seconds = time.perf_counter() - started
+    return write_final_outputs(cfg, run_dir, settings, history, loop.added, teacher, seconds)

@@ -1,0 +1,228 @@
+"""What an LLM2LLM run keeps on disk, how a re-run finds where it stopped, and the final outputs.
+
+Layout of the run directory:
+- `iter_<k>/` is iteration k's training run (metrics.json, predictions.jsonl, adapter/, checkpoints/),
+  plus `train_extra.jsonl` (the generated records it trained on besides the seeds), `added.jsonl` (the
+  records the teacher wrote after it) and `rejected.jsonl` (answers not kept);
+- `llm2llm_history.json` holds one entry per finished iteration. It is written last, atomically, so an
+  entry exists only when everything of that iteration is on disk: finished iterations are never redone,
+  an iteration without an entry is picked up where it stopped (its training is skipped when its
+  metrics.json exists; otherwise it resumes from its last.ckpt; teacher answers come from the cache).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from taskexpert.augment.generation import GenerationResult
+from taskexpert.errors import ConfigError, DataError
+from taskexpert.records import QARecord, iter_json_lines, read_jsonl, write_jsonl
+from taskexpert.teachers import Teacher
+from taskexpert.utils.atomic import atomic_write_json, atomic_write_text
+
+HISTORY_FILE = "llm2llm_history.json"
+# Settings that change what an iteration produces: a run directory cannot mix them.
+SETTINGS_KEYS = ("n_per_wrong", "from_scratch", "only_seed_errors", "accumulate")
+EVAL_METRICS = ("val/acc", "val/macro_f1", "test/acc", "test/macro_f1", "train/acc", "train/macro_f1")
+
+
+def iteration_dir(run_dir: Path, iteration: int) -> Path:
+    return run_dir / f"iter_{iteration}"
+
+
+def added_path(run_dir: Path, iteration: int) -> Path:
+    return iteration_dir(run_dir, iteration) / "added.jsonl"
+
+
+def training_finished(run_dir: Path, iteration: int) -> bool:
+    """metrics.json is written after predictions.jsonl and the adapter: its presence means training ended."""
+    return (iteration_dir(run_dir, iteration) / "metrics.json").is_file()
+
+
+def load_history(run_dir: Path, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """The finished iterations of this run directory (empty for a new run), checked for consistency."""
+    path = run_dir / HISTORY_FILE
+    if not path.is_file():
+        return []
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise DataError(str(path), "-", f"is not valid JSON ({error})", "delete it to start over") from None
+    stored = payload.get("settings", {})
+    changed = [key for key in SETTINGS_KEYS if key in stored and stored[key] != settings.get(key)]
+    if changed:
+        key = changed[0]
+        raise ConfigError(
+            f"{path}: this run was made with method.{key}={stored[key]!r}, now {settings.get(key)!r}; "
+            "use a new run directory (hydra.run.dir=...) or the same settings"
+        )
+    entries = payload.get("iterations", [])
+    for expected, entry in enumerate(entries, start=1):
+        if entry.get("iteration") != expected:
+            raise DataError(
+                str(path), "iteration", f"entry {expected} says {entry.get('iteration')!r}", "delete it"
+            )
+        if not added_path(run_dir, expected).is_file():
+            raise DataError(
+                str(added_path(run_dir, expected)),
+                "-",
+                "is missing for a finished iteration",
+                "delete the run",
+            )
+    return entries
+
+
+def save_history(run_dir: Path, settings: dict[str, Any], entries: list[dict[str, Any]]) -> Path:
+    return atomic_write_json(
+        run_dir / HISTORY_FILE, {"method": "llm2llm", "settings": settings, "iterations": entries}
+    )
+
+
+def load_added(run_dir: Path, iterations: int) -> list[list[QARecord]]:
+    """The records added by iterations 1..iterations, one list per iteration."""
+    return [read_jsonl(added_path(run_dir, k)) for k in range(1, iterations + 1)]
+
+
+def current_extra(added: list[list[QARecord]], accumulate: bool) -> list[QARecord]:
+    """The generated records the next student trains on: all so far, or only the latest iteration's."""
+    if not added:
+        return []
+    return [record for batch in added for record in batch] if accumulate else list(added[-1])
+
+
+def write_if_changed(path: Path, records: list[QARecord]) -> Path:
+    """Write records atomically, leaving the file (and its mtime) alone when the content is the same."""
+    text = "".join(iter_json_lines(records))
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        atomic_write_text(path, text)
+    return path
+
+
+def read_train_predictions(run_dir: Path, iteration: int) -> dict[str, dict[str, Any]]:
+    """id -> prediction row of the training split scored at the end of iteration `iteration`."""
+    path = iteration_dir(run_dir, iteration) / "predictions.jsonl"
+    if not path.is_file():
+        raise DataError(str(path), "-", "does not exist", "the iteration's training did not finish")
+    rows: dict[str, dict[str, Any]] = {}
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if row.get("split") == "train":
+                if "id" not in row or "pred" not in row:
+                    raise DataError(f"{path}:{number}", "pred", "is missing", "re-run the iteration")
+                rows[str(row["id"])] = row
+    return rows
+
+
+def json_line(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False) + "\n"
+
+
+def history_entry(
+    iteration: int,
+    metrics: dict[str, Any],
+    seeds: list[QARecord],
+    wrong_seeds: list,
+    wrong_generated: list,
+    extra: list[QARecord],
+    result: GenerationResult,
+    train_seconds: float,
+) -> dict[str, Any]:
+    stats = result.stats()
+    return {
+        "iteration": iteration,
+        "seeds": len(seeds),
+        "trained_on_generated": len(extra),
+        "seed_train_acc": round(1 - len(wrong_seeds) / len(seeds), 6) if seeds else None,
+        "wrong": len(wrong_seeds),
+        "wrong_generated": len(wrong_generated),
+        "requested": stats["requested"],
+        "added": stats["kept"],
+        "rejected": stats["rejected"],
+        "teacher_calls": stats["generated"],
+        "cache_hits": stats["cache_hits"],
+        "teacher_failed": stats["failed"],
+        "teacher_seconds": stats["teacher_seconds"],
+        "train_seconds": round(train_seconds, 3),
+        **{name: metrics.get(name) for name in EVAL_METRICS},
+        "global_step": metrics.get("global_step"),
+    }
+
+
+def write_final_outputs(
+    cfg: DictConfig,
+    run_dir: Path,
+    settings: dict[str, Any],
+    history: list[dict[str, Any]],
+    added: list[list[QARecord]],
+    teacher: Teacher,
+    seconds: float,
+) -> dict[str, Any]:
+    """augmented.jsonl (the final dataset), augment_stats.json (totals), augment_rejected.jsonl, W&B."""
+    final = current_extra(added, settings["accumulate"])
+    write_jsonl(final, run_dir / cfg.output.records)
+    rejected_text = "".join(
+        (iteration_dir(run_dir, entry["iteration"]) / "rejected.jsonl").read_text(encoding="utf-8")
+        for entry in history
+    )
+    atomic_write_text(run_dir / cfg.output.rejected, rejected_text)
+    rejected: Counter = Counter()
+    for entry in history:
+        rejected.update(entry["rejected"])
+    stats = {
+        "method": "llm2llm",
+        "teacher": {"model": teacher.name, "backend": teacher.backend.kind},
+        "settings": settings,
+        "iterations": len(history),
+        "seeds": history[-1]["seeds"] if history else 0,
+        "kept": len(final),  # the final dataset: what `train.py data.extra_train=[...]` would add
+        "kept_by_label": dict(sorted(Counter(record.label for record in final).items())),
+        "added_total": sum(entry["added"] for entry in history),
+        "requested": sum(entry["requested"] for entry in history),
+        "teacher_calls": sum(entry["teacher_calls"] for entry in history),
+        "cache_hits": sum(entry["cache_hits"] for entry in history),
+        "failed": sum(entry["teacher_failed"] for entry in history),
+        "rejected": dict(sorted(rejected.items())),
+        "final": {name: history[-1].get(name) for name in EVAL_METRICS} if history else {},
+        "total_seconds": round(seconds, 3),
+    }
+    atomic_write_json(run_dir / cfg.output.stats, stats)
+    if cfg.wandb.enabled:
+        log_history_to_wandb(cfg, history, stats, run_dir)
+    return stats
+
+
+def log_history_to_wandb(
+    cfg: DictConfig, history: list[dict[str, Any]], stats: dict[str, Any], run_dir: Path
+) -> None:
+    """One W&B run for the loop: each iteration is a step; the totals are its summary. Logged from the
+    history at the end, so a resumed run logs every iteration once, the ones before the kill included."""
+    import wandb
+
+    from taskexpert.augment.report import flatten
+    from taskexpert.training.config_logging import loggable_config
+
+    run = wandb.init(
+        project=cfg.wandb.project,
+        entity=cfg.wandb.get("entity"),
+        mode=cfg.wandb.mode,
+        dir=str(run_dir),
+        config=loggable_config(cfg),
+        job_type="llm2llm",
+        name=f"llm2llm_{stats['teacher']['model']}",
+        reinit="finish_previous",
+    )
+    try:
+        for entry in history:
+            scalars = {key: value for key, value in flatten(entry).items() if value is not None}
+            run.log({f"llm2llm/{key}": value for key, value in scalars.items()}, step=entry["iteration"])
+        run.summary.update(flatten({key: value for key, value in stats.items() if key != "settings"}))
+    finally:
+        wandb.finish()
