@@ -27,7 +27,7 @@ from servers.augment_setup import compose_augment_config  # noqa: E402
 from servers.fault_server import FaultServer, deterministic_answer  # noqa: E402
 
 from taskexpert.augment.llm2llm import run_llm2llm  # noqa: E402
-from taskexpert.bench.markdown_file import update_sections  # noqa: E402
+from taskexpert.utils.markdown_sections import update_sections  # noqa: E402
 
 HEADING = "## LLM2LLM cost per iteration"
 
