@@ -36,9 +36,10 @@ $(VENV)/.dev-done: $(VENV)/.setup-done
 prepare: setup
 	$(PY) -m taskexpert.models.prepare smollm2_135m
 
-## run: the demo: fine-tune SmolLM2-135M with LoRA on the bundled sample, evaluate, print the table
+## run: the demo: SmolLM2 (offline teacher) rewrites the sample's training questions, then SmolLM2-135M + LoRA
+##      is fine-tuned without and with them (2 epochs each) and a comparison table is printed
 run: prepare
-	$(PY) train.py
+	$(PY) -m taskexpert.demo
 
 ## test: the whole test suite on CPU, offline
 test: setup-dev
@@ -53,3 +54,8 @@ format: setup-dev
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache
+
+## bench: training and evaluation speed next to what users would run instead (about 1.5 hours on 2 cores); updates BENCHMARKS.md
+.PHONY: bench
+bench: prepare
+	$(PY) -m taskexpert.bench

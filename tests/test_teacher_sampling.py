@@ -103,3 +103,9 @@ def test_vllm_backend_without_vllm_says_how_to_get_it():
     backend = VLLMBackend(model="some/model")  # building the config object needs no vllm
     with pytest.raises(ConfigError, match="pip install vllm"):
         backend.engine()
+
+
+def test_a_key_pasted_where_its_variable_name_belongs_is_refused_without_echo():
+    with pytest.raises(ConfigError, match="NAME of an environment variable") as error:
+        OpenAICompatibleBackend(model="m", api_key_env="sk-proj-abc123")
+    assert "sk-proj-abc123" not in str(error.value)

@@ -12,7 +12,7 @@ import torch
 from taskexpert.metrics import classification_metrics
 from taskexpert.models.answer_parsing import ANSWER_PHRASE, parse_answer
 from taskexpert.models.decoding import greedy_generate
-from taskexpert.models.label_scoring import score_labels
+from taskexpert.models.label_scoring import answer_only_loss, score_labels, supports_answer_only_logits
 from taskexpert.records import LABELS
 
 
@@ -54,10 +54,13 @@ class QAModule(pl.LightningModule):
         self.predictions: dict[str, list[dict[str, Any]]] = {}
         self.results: dict[str, dict[str, object]] = {}
         self.test_split_name = "test"  # the test loop also scores other splits (e.g. "train" for LLM2LLM)
+        # The loss needs logits only where an answer token follows; computing the vocabulary projection
+        # everywhere else cost about a quarter of a SmolLM2 step (see BENCHMARKS.md). Same loss value.
+        self.answer_only_logits = supports_answer_only_logits(model)
 
     # --- training -------------------------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
-        loss = self.model(**batch).loss
+        loss = answer_only_loss(self.model, batch) if self.answer_only_logits else self.model(**batch).loss
         tokens = (batch["labels"] != -100).sum()
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         self.log("train/answer_tokens", tokens.float(), reduce_fx="sum", batch_size=1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,7 @@ from taskexpert.teachers.sampling import Sampling, openai_sampling_fields
 
 log = logging.getLogger(__name__)
 NO_KEY = "no-key"  # what the client sends when the server needs no key (api_key_env: null)
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # what an environment variable's name looks like
 
 
 class MalformedResponse(Exception):
@@ -59,6 +61,12 @@ class OpenAICompatibleBackend(Backend):
             raise ConfigError(f"teacher.max_concurrency={max_concurrency} must be >= 1")
         if timeout <= 0:
             raise ConfigError(f"teacher.timeout={timeout} must be > 0 seconds")
+        if api_key_env is not None and not ENV_NAME.fullmatch(str(api_key_env)):
+            # most likely the key itself was pasted: say so without repeating it anywhere
+            raise ConfigError(
+                "teacher.api_key_env must be the NAME of an environment variable (e.g. OPENAI_API_KEY), "
+                "not the key: export the key in a variable and name that variable"
+            )
         self.base_url = base_url
         self.api_key_env = api_key_env
         self.timeout = float(timeout)

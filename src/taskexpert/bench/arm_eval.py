@@ -1,0 +1,139 @@
+"""Evaluation arms: label scoring (one forward pass) against Dr. LLaMA's generate-and-parse, on one model.
+
+The adapter first learns the answer format in a short, untimed training run on truncated examples, so
+generate-and-parse has something to parse; then both methods score the same full-length examples,
+interleaved, through the same functions `QAModule` uses.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from omegaconf import OmegaConf
+from torch.utils.data import DataLoader
+
+from taskexpert.bench.data import encoder_for, evaluation_records, training_records
+from taskexpert.bench.settings import BenchSettings, model_dir
+from taskexpert.data.collate import EvalCollator, TrainCollator
+from taskexpert.models.adapters import apply_adapter
+from taskexpert.models.answer_parsing import ANSWER_PHRASE, parse_answer
+from taskexpert.models.decoding import greedy_generate
+from taskexpert.models.label_scoring import score_labels
+from taskexpert.models.loading import load_model_and_tokenizer
+from taskexpert.records import LABELS
+
+FORMAT_LEARNING_RATE = {"lora": 1e-3, "prefix": 1e-2}
+
+
+def _adapter_config(settings: BenchSettings, peft: str):
+    if peft == "lora":
+        node = {
+            "_target_": "peft.LoraConfig",
+            "task_type": "CAUSAL_LM",
+            "r": settings.lora_rank,
+            "lora_alpha": settings.lora_alpha,
+            "lora_dropout": 0.1,
+            "target_modules": list(settings.lora_targets),
+        }
+    else:
+        node = {
+            "_target_": "peft.PrefixTuningConfig",
+            "task_type": "CAUSAL_LM",
+            "num_virtual_tokens": settings.prefix_tokens,
+        }
+    return OmegaConf.create(node)
+
+
+def teach_answer_format(model, tokenizer, settings: BenchSettings, peft: str) -> float:
+    """A few optimizer steps on short examples; returns the last loss."""
+    encoder = encoder_for(tokenizer, settings.format_max_length)
+    examples = encoder.encode(training_records(settings, settings.format_steps), "format examples")
+    loader = DataLoader(
+        examples,
+        batch_size=settings.batch_size,
+        shuffle=True,
+        collate_fn=TrainCollator(tokenizer.pad_token_id),
+    )
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=FORMAT_LEARNING_RATE[peft]
+    )
+    model.train()
+    loss = torch.tensor(float("nan"))
+    for batch in loader:
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    model.eval()
+    return float(loss.detach())
+
+
+def _batches(tokenizer, settings: BenchSettings, eval_mode: str, count: int) -> list[dict]:
+    encoder = encoder_for(tokenizer, settings.max_length, eval_mode)
+    examples = encoder.encode(evaluation_records(settings)[:count], "evaluation examples")
+    collate = EvalCollator(tokenizer.pad_token_id)
+    size = settings.eval_batch_size
+    return [collate(examples[start : start + size]) for start in range(0, len(examples), size)]
+
+
+def label_scoring_pass(model, batches, label_token_ids) -> list[str]:
+    predictions = []
+    for batch in batches:
+        predictions += [
+            LABELS[i] for i in score_labels(model, batch, label_token_ids).argmax(dim=-1).tolist()
+        ]
+    return predictions
+
+
+def generate_and_parse_pass(
+    model, tokenizer, batches, max_new_tokens: int
+) -> tuple[list[str], list[bool], list[int]]:
+    predictions, parsed, new_tokens = [], [], []
+    for batch in batches:
+        generated = greedy_generate(
+            model, batch, max_new_tokens, tokenizer.eos_token_id, tokenizer.pad_token_id
+        )
+        for tokens, text in zip(
+            generated, tokenizer.batch_decode(generated, skip_special_tokens=True), strict=True
+        ):
+            label, ok = parse_answer(text, ANSWER_PHRASE, 40, "maybe")
+            predictions.append(label)
+            parsed.append(ok)
+            new_tokens.append(len(tokens))
+    return predictions, parsed, new_tokens
+
+
+def run(settings: BenchSettings, peft: str) -> dict:
+    torch.manual_seed(settings.seed)
+    model, tokenizer = load_model_and_tokenizer(OmegaConf.create({"path": str(model_dir(settings))}))
+    model = apply_adapter(model, _adapter_config(settings, peft))
+    format_loss = teach_answer_format(model, tokenizer, settings, peft)
+    count = settings.eval_prefix_examples if peft == "prefix" else settings.eval_examples
+    label_batches = _batches(tokenizer, settings, "label", count)
+    generate_batches = _batches(tokenizer, settings, "generate", count)
+    label_token_ids = encoder_for(tokenizer, settings.max_length).label_first_token_ids
+    examples = sum(len(b["ids"]) for b in label_batches)
+    timings: dict[str, list[float]] = {"label_scoring": [], "generate_and_parse": []}
+    for _ in range(settings.repeats):  # interleaved, so load changes hit both methods alike
+        start = time.perf_counter()
+        scored = label_scoring_pass(model, label_batches, label_token_ids)
+        timings["label_scoring"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        generated, parsed, new_tokens = generate_and_parse_pass(
+            model, tokenizer, generate_batches, settings.eval_max_new_tokens
+        )
+        timings["generate_and_parse"].append(time.perf_counter() - start)
+    disagreements = sum(a != b for a, b in zip(scored, generated, strict=True))
+    parsed_agreements = sum(a == b for a, b, ok in zip(scored, generated, parsed, strict=True) if ok)
+    return {
+        "examples": examples,
+        "format_loss": format_loss,
+        "seconds": timings,
+        "examples_per_second": {name: [examples / s for s in runs] for name, runs in timings.items()},
+        "disagreement_rate": disagreements / examples,
+        "parse_failure_rate": parsed.count(False) / examples,
+        "agreement_when_parsed": parsed_agreements / max(1, sum(parsed)),
+        "mean_new_tokens": sum(new_tokens) / examples,
+        "mean_prompt_tokens": sum(int(b["lengths"].sum()) for b in generate_batches) / examples,
+    }

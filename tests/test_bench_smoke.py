@@ -1,0 +1,90 @@
+"""The speed benchmark's plumbing on the tiny model: every arm runs and lands in the report. No timing checks."""
+
+from __future__ import annotations
+
+import json
+
+from taskexpert.bench.__main__ import main, smoke_settings
+from taskexpert.bench.report import GENERATED_HEADINGS
+from taskexpert.bench.runner import Runner
+from taskexpert.bench.tasks import EVAL_TASKS, FRAMEWORK_TITLES, training_arms
+from taskexpert.utils.markdown_sections import update_sections
+
+
+def test_smoke_run_reports_every_arm(tmp_path):
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text("# Benchmarks\n\n## Someone else's section\n\nKeep me.\n", encoding="utf-8")
+
+    assert main(["--smoke", "--in-process", "--out", str(out), "--work-dir", str(tmp_path / "work")]) == 0
+
+    report = out.read_text(encoding="utf-8")
+    assert "## Someone else's section\n\nKeep me.\n" in report
+    for heading in GENERATED_HEADINGS:
+        assert heading in report
+    for arm in training_arms(with_bf16=False):
+        assert arm.title in report
+    for title in FRAMEWORK_TITLES.values():
+        assert title in report
+    for task in EVAL_TASKS:
+        assert f"| {task.split(':')[1]} |" in report
+    runs = json.loads((tmp_path / "work" / "results.json").read_text())["runs"]
+    assert {run["task"] for run in runs} >= {arm.name for arm in training_arms(with_bf16=False)}
+
+
+def test_a_task_runs_in_its_own_process_with_its_peak_memory(tmp_path):
+    run = Runner(smoke_settings(), tmp_path, say=lambda _: None).run("matmul", 0)
+    assert run.peak_rss_mb > 0
+    assert run.result["fp32_flops"] > 0
+
+
+def test_rerun_replaces_only_its_own_sections(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\n## A\n\nold ours\n\n## Theirs\n\nuntouched\n", encoding="utf-8")
+    update_sections(path, {"## A": "## A\n\nnew ours", "## B": "## B\n\nadded"}, ("## A", "## B"))
+    assert path.read_text(encoding="utf-8") == (
+        "# Benchmarks\n\n## A\n\nnew ours\n\n## Theirs\n\nuntouched\n\n## B\n\nadded\n"
+    )
+
+
+def test_the_measured_speed_fixes_keep_loss_gradients_and_scores(make_config):
+    """Answer-only logits and dropping the mask of right-padded batches change speed, not numbers."""
+    import torch
+
+    from taskexpert.bench.data import encoder_for
+    from taskexpert.bench.synthetic import synthetic_records
+    from taskexpert.data.collate import EvalCollator, TrainCollator
+    from taskexpert.models.adapters import apply_adapter
+    from taskexpert.models.label_scoring import answer_only_loss, last_position_logits
+    from taskexpert.models.loading import load_model_and_tokenizer
+
+    cfg = make_config("model=tiny_llama", "peft=lora", "peft.lora_dropout=0.0")
+    torch.manual_seed(0)
+    model, tokenizer = load_model_and_tokenizer(cfg.model)
+    model = apply_adapter(model, cfg.peft)
+    records = synthetic_records(4)
+    for record, words in zip(records, (5, 15, 30, 50), strict=True):  # different lengths: real padding
+        record.context = " ".join(record.context.split()[:words])
+    examples = encoder_for(tokenizer, 1000).encode(records, "test records")
+    batch = TrainCollator(tokenizer.pad_token_id)(examples)
+    assert not bool(batch["attention_mask"].all())
+
+    def loss_and_gradients(loss_fn):
+        model.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+    reference, reference_grads = loss_and_gradients(lambda: model(**batch).loss)
+    fast, fast_grads = loss_and_gradients(lambda: answer_only_loss(model, batch))
+    torch.testing.assert_close(fast, reference)
+    for got, expected in zip(fast_grads, reference_grads, strict=True):
+        torch.testing.assert_close(got, expected)
+
+    evaluation = EvalCollator(tokenizer.pad_token_id)(examples)
+    with torch.no_grad():
+        last = evaluation["lengths"] - 1
+        full = model(input_ids=evaluation["input_ids"], attention_mask=evaluation["attention_mask"]).logits
+        scored = last_position_logits(
+            model, evaluation["input_ids"], evaluation["attention_mask"], evaluation["lengths"]
+        )
+    torch.testing.assert_close(scored, full[torch.arange(len(last)), last])
