@@ -93,6 +93,23 @@ def test_forward_decoder_matches_transformers_generate(model_name, tmp_path):
     assert ours == theirs
 
 
+@pytest.mark.parametrize("model_name", ["tiny_llama", "tiny_biogpt"])
+def test_prefix_decoding_with_a_cache_matches_the_cache_free_loop(model_name, tmp_path):
+    """The KV-cached prefix decoder gives the tokens of repeated full forward passes, padding and all."""
+    model, tokenizer = build(model_name, "prefix", tmp_path)
+    with torch.no_grad():
+        for parameter in model.prompt_encoder.parameters():
+            parameter.mul_(20)
+    model.eval()
+    batch = right_padded_batch(tokenizer, TEXTS)
+    assert not bool(batch["attention_mask"].all())  # rows of different lengths
+    reference = forward_greedy_decode(
+        model, **batch, max_new_tokens=8, eos_token_id=-1, pad_token_id=tokenizer.pad_token_id
+    )
+    cached = greedy_generate(model, batch, 8, eos_token_id=-1, pad_token_id=tokenizer.pad_token_id)
+    assert cached == reference
+
+
 def test_label_logits_ignore_padding(tmp_path):
     """A row scores the same alone and padded inside a batch with a longer row."""
     model, tokenizer = build("tiny_llama", "lora", tmp_path)

@@ -145,7 +145,7 @@ def test_jsonl_row_without_the_field_names_line_row_and_field(tmp_path):
 def test_invalid_json_line(tmp_path):
     path = tmp_path / "c.jsonl"
     path.write_text(json.dumps(ROWS[0]) + "\n{not json\n")
-    with pytest.raises(DataError, match=r"line 2 \(row 1\): is not valid JSON"):
+    with pytest.raises(DataError, match=r"c.jsonl, line 2: is not valid JSON"):
         Datastore.from_corpora([corpus_at(path)])
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from taskexpert.errors import DataError
 from taskexpert.utils.atomic import atomic_write_text
+from taskexpert.utils.json_lines import json_objects
 
 LABELS: tuple[str, ...] = ("yes", "no", "maybe")
 SOURCES: tuple[str, ...] = ("pubmedqa", "rewrite", "new", "llm2llm", "rebase")
@@ -85,20 +86,7 @@ def read_jsonl(path: str | Path) -> list[QARecord]:
     path = Path(path)
     if not path.is_file():
         raise DataError(str(path), "-", "does not exist", "check the path in your data config")
-    records = []
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}, line {line_number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(
-                    where, "-", f"is not valid JSON ({error.msg})", "write one JSON object per line"
-                ) from None
-            records.append(record_from_dict(row, where))
-    return records
+    return [record_from_dict(row, where) for where, row in json_objects(path)]
 
 
 def iter_json_lines(records: Iterable[QARecord]) -> Iterator[str]:

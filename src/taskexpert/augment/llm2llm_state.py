@@ -24,6 +24,7 @@ from taskexpert.errors import ConfigError, DataError
 from taskexpert.records import QARecord, iter_json_lines, read_jsonl, write_jsonl
 from taskexpert.teachers import Teacher
 from taskexpert.utils.atomic import atomic_write_json, atomic_write_text
+from taskexpert.utils.json_lines import json_objects
 
 HISTORY_FILE = "llm2llm_history.json"
 # Settings that change what an iteration produces: a run directory cannot mix them.
@@ -109,15 +110,11 @@ def read_train_predictions(run_dir: Path, iteration: int) -> dict[str, dict[str,
     if not path.is_file():
         raise DataError(str(path), "-", "does not exist", "the iteration's training did not finish")
     rows: dict[str, dict[str, Any]] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if row.get("split") == "train":
-                if "id" not in row or "pred" not in row:
-                    raise DataError(f"{path}:{number}", "pred", "is missing", "re-run the iteration")
-                rows[str(row["id"])] = row
+    for where, row in json_objects(path):
+        if row.get("split") == "train":
+            if "id" not in row or "pred" not in row:
+                raise DataError(where, "pred", "is missing", "re-run the iteration")
+            rows[str(row["id"])] = row
     return rows
 
 

@@ -31,7 +31,6 @@ def smoke_settings() -> BenchSettings:
         repeats=1,
         bf16="never",
         eval_examples=4,
-        eval_prefix_examples=4,
         eval_batch_size=4,
         eval_max_new_tokens=4,
         format_steps=1,

@@ -109,7 +109,7 @@ def run(settings: BenchSettings, peft: str) -> dict:
     model, tokenizer = load_model_and_tokenizer(OmegaConf.create({"path": str(model_dir(settings))}))
     model = apply_adapter(model, _adapter_config(settings, peft))
     format_loss = teach_answer_format(model, tokenizer, settings, peft)
-    count = settings.eval_prefix_examples if peft == "prefix" else settings.eval_examples
+    count = settings.eval_examples
     label_batches = _batches(tokenizer, settings, "label", count)
     generate_batches = _batches(tokenizer, settings, "generate", count)
     label_token_ids = encoder_for(tokenizer, settings.max_length).label_first_token_ids

@@ -190,8 +190,8 @@ def eval_section(results: Results) -> str:
         "Examples per second on the same full-length examples and the same adapter (taught the answer format first in a "
         f"short untimed run), batch size {results.raw['settings']['eval_batch_size']}, generation up to "
         f"{results.raw['settings']['eval_max_new_tokens']} new tokens, greedy. Label scoring: one forward pass, logits "
-        "at the last position only. Generate-and-parse: `generate` with its KV cache for LoRA; repeated full forward "
-        "passes without a cache for prefix tuning (see README: `generate` drops the prefix).",
+        "at the last position only. Generate-and-parse: `generate` with its KV cache for LoRA; for prefix tuning our "
+        "own KV-cached greedy loop (see README: `generate` drops the prefix).",
         "",
         "| adapter | label scoring ex/s | generate-and-parse ex/s | label scoring vs generate | predictions differ "
         "| parse failures | new tokens per example |",
@@ -215,8 +215,28 @@ def eval_section(results: Results) -> str:
         verdicts.append(
             f"- {adapter}: label scoring at least 10x generate-and-parse: {_verdict(ratios, 10.0)}."
         )
-    lines += ["", "Target:", *verdicts, "", run_note(results, ("eval:",))]
+    lines += ["", "Target:", *verdicts, *_eval_bound(results), "", run_note(results, ("eval:",))]
     return "\n".join(lines)
+
+
+def _eval_bound(results: Results) -> list[str]:
+    """Why label scoring cannot be much faster than a cached decoder of short answers: both pay the prompt pass."""
+    if not results.has("eval:lora"):
+        return []
+    result = results.by_task["eval:lora"][0]["result"]
+    seconds = result["seconds"]
+    prompt = median(seconds["label_scoring"])
+    decode = median(seconds["generate_and_parse"]) - prompt
+    steps = result["mean_new_tokens"]
+    return [
+        "",
+        f"Why: both methods pay for the same forward pass over the prompt ({result['mean_prompt_tokens']:.0f} tokens "
+        f"on average); generate-and-parse then adds {steps:.0f} one-token steps on its KV cache. Here the prompt pass "
+        f"took {prompt:.1f} s for {result['examples']} examples and the decoding steps {decode:.1f} s more, so no "
+        "label scorer can be more than (prompt + decoding) / prompt faster than a cached decoder of answers this short; "
+        "10x would need answers whose decoding costs nine prompt passes (long free-text answers, or a decoder without "
+        "a KV cache). What label scoring saves besides time: no parse failures, and a probability for every label.",
+    ]
 
 
 def machine_section(results: Results) -> str:

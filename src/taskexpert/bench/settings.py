@@ -22,7 +22,6 @@ class BenchSettings:
     learning_rate: float = 3e-4
     bf16: str = "auto"  # auto (only if bf16 matmuls beat fp32 here) | always | never
     eval_examples: int = 16
-    eval_prefix_examples: int = 4  # prefix tuning decodes without a KV cache: every new token is a full pass
     eval_batch_size: int = 8
     eval_max_new_tokens: int = 32
     format_steps: int = 16  # short LoRA training that teaches the answer format before evaluation

@@ -14,6 +14,7 @@ from typing import Any
 
 from taskexpert.errors import DataError
 from taskexpert.records import QARecord, read_jsonl, validate_record
+from taskexpert.utils.json_lines import json_objects
 
 FORMATS = ("auto", "official", "hf_rows", "jsonl", "hub")
 
@@ -122,17 +123,7 @@ def read_hf_rows(path: str | Path) -> list[QARecord]:
 
         rows = pq.read_table(path).to_pylist()
         return [_hf_row(row, f"{path}, row {index}") for index, row in enumerate(rows)]
-    records = []
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if line.strip():
-                where = f"{path}, line {line_number}"
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise DataError(where, "-", f"is not valid JSON ({error.msg})") from None
-                records.append(_hf_row(row, where))
-    return records
+    return [_hf_row(row, where) for where, row in json_objects(path)]
 
 
 def read_hub(dataset_id: str, subset: str | None = None, split: str = "train") -> list[QARecord]:

@@ -1,8 +1,10 @@
 """Greedy decoding for evaluation.
 
 transformers' `generate` runs its own KV cache and (with transformers 5 and PEFT 0.21) drops the virtual
-tokens of prefix tuning, so for prompt-learning adapters we decode with plain forward passes, which do
-see the prefix. Other models use `generate` with its cache.
+tokens of prefix tuning. So prefix tuning decodes with our own loop: the prompt goes through PEFT's forward
+(which puts the prefix in the KV cache), then each new token goes through the base model with that cache.
+Other prompt-learning adapters (prompt/p-tuning) decode with plain forward passes, which see their virtual
+tokens. Everything else uses `generate` with its cache.
 """
 
 from __future__ import annotations
@@ -54,11 +56,62 @@ def forward_greedy_decode(
 
 
 @torch.no_grad()
+def prefix_cached_greedy_decode(
+    model, input_ids, attention_mask, lengths, max_new_tokens: int, eos_token_id, pad_token_id
+):
+    """Greedy decoding of a prefix-tuned PeftModel with a KV cache, on a right-padded batch.
+
+    The prompt pass goes through PEFT, so the cache holds the virtual tokens and the prompt; each new token
+    is then appended at cache column P + width + step with its own position P + length + step (positions as
+    the cache-free loop gives them), and the prompt's padding columns stay masked out."""
+    batch_size, width = input_ids.shape
+    prefix_length = model.active_peft_config.num_virtual_tokens
+    positions = lengths - 1
+    kept, row_to_kept = torch.unique(positions, return_inverse=True)
+    output = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=kept, use_cache=True)
+    next_tokens = output.logits[torch.arange(batch_size), row_to_kept].argmax(dim=-1)
+    cache = output.past_key_values
+    base = model.get_base_model()
+    mask = torch.cat([torch.ones(batch_size, prefix_length, dtype=attention_mask.dtype), attention_mask], 1)
+    new_tokens: list[list[int]] = [[] for _ in range(batch_size)]
+    finished = torch.zeros(batch_size, dtype=torch.bool)
+    for step in range(max_new_tokens):
+        for row in range(batch_size):
+            if not finished[row]:
+                new_tokens[row].append(int(next_tokens[row]))
+                finished[row] = int(next_tokens[row]) == eos_token_id
+        if bool(finished.all()) or step == max_new_tokens - 1:
+            break
+        feed = next_tokens.masked_fill(finished, pad_token_id).unsqueeze(1)
+        mask = torch.cat([mask, torch.ones(batch_size, 1, dtype=mask.dtype)], dim=1)
+        position_ids = (prefix_length + lengths + step).unsqueeze(1)
+        output = base(
+            input_ids=feed,
+            attention_mask=mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=True,
+        )
+        cache = output.past_key_values
+        next_tokens = output.logits[:, -1].argmax(dim=-1)
+    return new_tokens
+
+
+def _is_prefix_tuning(model) -> bool:
+    config = getattr(model, "active_peft_config", None)
+    return config is not None and config.peft_type == "PREFIX_TUNING"
+
+
+@torch.no_grad()
 def greedy_generate(
     model, batch: dict, max_new_tokens: int, eos_token_id: int, pad_token_id: int
 ) -> list[list[int]]:
     """New token ids per row for a right-padded evaluation batch, eos included when reached."""
     ids, mask, lengths = batch["input_ids"], batch["attention_mask"], batch["lengths"]
+    if _is_prefix_tuning(model):
+        return prefix_cached_greedy_decode(
+            model, ids, mask, lengths, max_new_tokens, eos_token_id, pad_token_id
+        )
     if is_prompt_learning(model):
         return forward_greedy_decode(model, ids, mask, lengths, max_new_tokens, eos_token_id, pad_token_id)
     left_ids, left_mask = _right_to_left_padding(ids, mask, lengths, pad_token_id)

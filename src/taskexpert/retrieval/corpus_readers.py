@@ -7,12 +7,12 @@ row indexes count data rows from 0, the way pandas and `datasets` do.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from taskexpert.errors import DataError
+from taskexpert.utils.json_lines import json_objects
 
 FORMATS = ("auto", "jsonl", "csv", "parquet", "hf_disk")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -70,30 +70,17 @@ def _missing_column(path: Path, column: str, available: Sequence[str]) -> DataEr
 
 
 def _jsonl_rows(path: Path, columns: list[str]) -> Iterator[Row]:
-    row_index = 0
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}, line {line_number} (row {row_index})"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
+    for row_index, (line, row) in enumerate(json_objects(path)):
+        where = f"{line} (row {row_index})"
+        for column in columns:
+            if column not in row:
                 raise DataError(
-                    where, "-", f"is not valid JSON ({error.msg})", "write one JSON object per line"
-                ) from None
-            if not isinstance(row, dict):
-                raise DataError(where, "-", f"is a {type(row).__name__}, not a JSON object")
-            for column in columns:
-                if column not in row:
-                    raise DataError(
-                        where,
-                        column,
-                        "is missing",
-                        f"the row has {', '.join(sorted(row)) or 'no fields'}; use null for a row without text",
-                    )
-            yield row_index, where, {column: row[column] for column in columns}
-            row_index += 1
+                    where,
+                    column,
+                    "is missing",
+                    f"the row has {', '.join(sorted(row)) or 'no fields'}; use null for a row without text",
+                )
+        yield row_index, where, {column: row[column] for column in columns}
 
 
 def _csv_rows(path: Path, columns: list[str]) -> Iterator[Row]:
