@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+
+from servers.fault_server import FaultServer
 
 from taskexpert import demo
 
@@ -14,27 +15,41 @@ def test_commands_with_brackets_are_echoed_and_run(capsys):
     assert "data.extra_train=[/runs/a/augmented.jsonl]" in capsys.readouterr().out
 
 
-def test_main_runs_three_steps_and_compares_their_metrics(tmp_path, monkeypatch, capsys):
-    commands = []
-
-    def fake_step(title, arguments):
-        commands.append(arguments)
-        directory = Path(next(a.split("=", 1)[1] for a in arguments if a.startswith("hydra.run.dir=")))
-        directory.mkdir(parents=True, exist_ok=True)
-        if arguments[0] == "augment.py":
-            stats = {"requested": 5, "kept": 4, "rejected": {"invalid_json": 1}, "cache_hits": 0}
-            (directory / "augment_stats.json").write_text(json.dumps(stats))
-        else:
-            augmented = any(a.startswith("data.extra_train=") for a in arguments)
-            metrics = {"val/acc": 0.5, "val/macro_f1": 0.3, "test/acc": 0.6 if augmented else 0.5}
-            metrics |= {"test/macro_f1": 0.4, "global_step": 20 if augmented else 10}
-            (directory / "metrics.json").write_text(json.dumps(metrics))
-        return 1.0
-
-    monkeypatch.setattr(demo, "run_step", fake_step)
-    assert demo.main(["--max-seeds", "5", "--epochs", "1", "--out", str(tmp_path / "demo")]) == 0
-    assert [c[0] for c in commands] == ["augment.py", "train.py", "train.py"]
-    assert "method.max_seeds=5" in commands[0] and "trainer.max_epochs=1" in commands[1]
-    assert f"data.extra_train=[{tmp_path / 'demo' / 'augment' / 'augmented.jsonl'}]" in commands[2]
+def test_the_demo_runs_augment_then_both_trainings_for_real(tmp_path, capsys):
+    """The three real commands on tiny models; the teacher is our local OpenAI-compatible server (SmolLM2 would
+    take minutes), so the kept records are known and the table must show them."""
+    with FaultServer() as server:
+        teacher = [
+            f"teacher.base_url={server.base_url}",
+            "teacher.model=demo-model",
+            "teacher.api_key_env=null",
+            f"cache.path={tmp_path / 'cache.sqlite'}",
+            "diversity.embeddings=false",
+            "progress=false",
+        ]
+        training = ["model=tiny_llama", "trainer=fast", "logger=csv", "checkpoint.enabled=false"]
+        arguments = [
+            "--max-seeds",
+            "4",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "demo"),
+            "--teacher",
+            "openai",
+        ]
+        arguments += [f"--augment-set={o}" for o in [*teacher, *training]]
+        arguments += [f"--train-set={o}" for o in training]
+        assert demo.main(arguments) == 0
+        assert len(server.requests) == 4  # one rewrite per seed
+    stats = json.loads((tmp_path / "demo" / "augment" / "augment_stats.json").read_text())
+    augmented_lines = (tmp_path / "demo" / "augment" / "augmented.jsonl").read_text().splitlines()
+    assert stats["kept"] == len(augmented_lines) > 0
+    runs = {name: tmp_path / "demo" / name for name in ("train_seed_only", "train_augmented")}
+    baseline, augmented = (json.loads((run / "metrics.json").read_text()) for run in runs.values())
+    train_ids = {name: json.loads((run / "splits.json").read_text())["train"] for name, run in runs.items()}
+    kept_ids = {json.loads(line)["id"] for line in augmented_lines}
+    assert set(train_ids["train_augmented"]) == set(train_ids["train_seed_only"]) | kept_ids
     output = capsys.readouterr().out
-    assert "+0.100" in output and "4 kept" in output
+    assert f"Without and with {stats['kept']} teacher-rewritten records" in output
+    assert f"{baseline['test/acc']:.3f}" in output and f"{augmented['test/acc']:.3f}" in output

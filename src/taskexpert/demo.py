@@ -1,6 +1,7 @@
 """The `make run` demo: augment with the offline teacher, train without and with the augmented records, compare.
 
-    python -m taskexpert.demo [--max-seeds N] [--epochs N] [--out DIR]
+    python -m taskexpert.demo [--max-seeds N] [--epochs N] [--out DIR] [--teacher NAME]
+                              [--augment-set KEY=VALUE ...] [--train-set KEY=VALUE ...]
 
 Each step is the command a user would type (`augment.py`, then `train.py` twice), run as a subprocess and
 echoed; the table at the end reads the two runs' metrics.json. SmolLM2-135M is a weak teacher and 36 seed
@@ -22,6 +23,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from taskexpert.records import LABELS
+
 ROOT = Path(__file__).resolve().parents[2]
 console = Console()
 
@@ -37,13 +40,14 @@ def run_step(title: str, arguments: list[str]) -> float:
 
 
 def comparison_table(baseline: dict[str, Any], augmented: dict[str, Any], summary: dict[str, Any]) -> Table:
-    table = Table(title=f"SmolLM2-135M + LoRA, without and with {summary['kept']} teacher-rewritten records")
+    table = Table(title=f"Without and with {summary['kept']} teacher-rewritten records")
     table.add_column("metric")
     table.add_column("seed data only", justify="right")
     table.add_column("+ augmented", justify="right")
     table.add_column("difference", justify="right")
+    metrics = (("acc", "accuracy"), ("macro_f1", "macro-F1"), *((f"f1_{c}", f"F1 {c}") for c in LABELS))
     for split in ("val", "test"):
-        for name, label in (("acc", "accuracy"), ("macro_f1", "macro-F1")):
+        for name, label in metrics:
             key = f"{split}/{name}"
             before, after = baseline.get(key), augmented.get(key)
             if before is None or after is None:
@@ -59,6 +63,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=48, help="tokens per rewritten question")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of each training run")
     parser.add_argument("--out", type=Path, default=None, help="demo directory (default outputs/demo/<time>)")
+    parser.add_argument(
+        "--teacher", default="smollm2", help="conf/teacher option (default: smollm2, offline)"
+    )
+    parser.add_argument(
+        "--augment-set", action="append", default=[], metavar="KEY=VALUE", help="extra augment.py override"
+    )
+    parser.add_argument(
+        "--train-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra override of both train.py runs (e.g. model=tiny_llama); repeat for more",
+    )
     arguments = parser.parse_args(argv)
     out = arguments.out or ROOT / "outputs" / "demo" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     augment_dir, baseline_dir, augmented_dir = (
@@ -69,20 +86,26 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     seconds = {}
     seconds["augment"] = run_step(
-        "1/3 the teacher (SmolLM2, offline) rewrites training questions",
+        f"1/3 the teacher ({arguments.teacher}) rewrites training questions",
         [
             "augment.py",
             "method=rewrite",
-            "teacher=smollm2",
+            f"teacher={arguments.teacher}",
             f"method.max_seeds={arguments.max_seeds}",
             f"method.rewrite.max_new_tokens={arguments.max_new_tokens}",
+            *arguments.augment_set,
             f"hydra.run.dir={augment_dir}",
         ],
     )
     records = augment_dir / "augmented.jsonl"
     seconds["train seed only"] = run_step(
         "2/3 train on the seed data only",
-        ["train.py", f"trainer.max_epochs={arguments.epochs}", f"hydra.run.dir={baseline_dir}"],
+        [
+            "train.py",
+            f"trainer.max_epochs={arguments.epochs}",
+            *arguments.train_set,
+            f"hydra.run.dir={baseline_dir}",
+        ],
     )
     seconds["train augmented"] = run_step(
         "3/3 train on the seed data + the augmented records",
@@ -90,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             "train.py",
             f"trainer.max_epochs={arguments.epochs}",
             f"data.extra_train=[{records}]",
+            *arguments.train_set,
             f"hydra.run.dir={augmented_dir}",
         ],
     )
