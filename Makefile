@@ -55,7 +55,7 @@ format: setup-dev
 clean:
 	rm -rf $(VENV) outputs .pytest_cache
 
-## bench: training and evaluation speed next to what users would run instead (about 1.5 hours on 2 cores); updates BENCHMARKS.md
+## bench: training and evaluation speed next to what users would run instead (about 65 minutes on 2 idle cores); updates BENCHMARKS.md
 .PHONY: bench
 bench: prepare
 	$(PY) -m taskexpert.bench

@@ -1,6 +1,6 @@
 """`python -m taskexpert.bench`: measure training and evaluation speed side by side, write BENCHMARKS.md.
 
-python -m taskexpert.bench                        # SmolLM2-135M, 3 rounds of every arm (about 1.5 hours on 2 cores)
+python -m taskexpert.bench                        # SmolLM2-135M, 3 rounds of every arm (about 65 minutes on 2 idle cores)
 python -m taskexpert.bench --parts eval           # one part only; its sections are replaced, the rest kept
 python -m taskexpert.bench --smoke --out /tmp/b.md  # tiny model, one step per arm: checks the plumbing only
 """

@@ -81,7 +81,7 @@ def setup_section(results: Results, environment: dict) -> str:
     lines = [
         SETUP_HEADING,
         "",
-        "Reproduce with `make bench` (`python -m taskexpert.bench`; about 1.5 hours on 2 idle cores; `--parts` runs a "
+        "Reproduce with `make bench` (`python -m taskexpert.bench`; about 65 minutes on 2 idle cores; `--parts` runs a "
         "subset and replaces only its sections). Each arm runs in its own subprocess, "
         "the arms interleaved round by round (a, b, c, a, b, c, ...) so that load from other processes hits all of them "
         "alike; figures are the median over rounds with (min–max), ratios are paired within a round.",
