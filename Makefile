@@ -37,7 +37,7 @@ prepare: setup
 	$(PY) -m taskexpert.models.prepare smollm2_135m
 
 ## run: the demo: SmolLM2 (offline teacher) rewrites the sample's training questions, then SmolLM2-135M + LoRA
-##      is fine-tuned without and with them (2 epochs each) and a comparison table is printed
+##      is fine-tuned without and with them (1 epoch each) and a comparison table is printed
 run: prepare
 	$(PY) -m taskexpert.demo
 

@@ -59,9 +59,9 @@ def comparison_table(baseline: dict[str, Any], augmented: dict[str, Any], summar
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-seeds", type=int, default=24, help="training records the teacher rewrites")
+    parser.add_argument("--max-seeds", type=int, default=16, help="training records the teacher rewrites")
     parser.add_argument("--max-new-tokens", type=int, default=48, help="tokens per rewritten question")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs of each training run")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs of each training run")
     parser.add_argument("--out", type=Path, default=None, help="demo directory (default outputs/demo/<time>)")
     parser.add_argument(
         "--teacher", default="smollm2", help="conf/teacher option (default: smollm2, offline)"
