@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from taskexpert.bench.__main__ import main, smoke_settings
 from taskexpert.bench.report import GENERATED_HEADINGS
 from taskexpert.bench.runner import Runner
@@ -46,7 +48,12 @@ def test_rerun_replaces_only_its_own_sections(tmp_path):
     )
 
 
-def test_the_measured_speed_fixes_keep_loss_gradients_and_scores(make_config):
+@pytest.mark.parametrize(
+    "peft",
+    [["peft=lora", "peft.lora_dropout=0.0"], ["peft=prefix", "peft.num_virtual_tokens=8"]],
+    ids=["lora", "prefix"],
+)
+def test_the_measured_speed_fixes_keep_loss_gradients_and_scores(make_config, peft):
     """Answer-only logits and dropping the mask of right-padded batches change speed, not numbers."""
     import torch
 
@@ -57,7 +64,7 @@ def test_the_measured_speed_fixes_keep_loss_gradients_and_scores(make_config):
     from taskexpert.models.label_scoring import answer_only_loss, last_position_logits
     from taskexpert.models.loading import load_model_and_tokenizer
 
-    cfg = make_config("model=tiny_llama", "peft=lora", "peft.lora_dropout=0.0")
+    cfg = make_config("model=tiny_llama", *peft)
     torch.manual_seed(0)
     model, tokenizer = load_model_and_tokenizer(cfg.model)
     model = apply_adapter(model, cfg.peft)
