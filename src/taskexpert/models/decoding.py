@@ -31,15 +31,18 @@ def forward_greedy_decode(
 ):
     """Greedy decoding by repeated full forward passes on a right-padded batch (no cache)."""
     input_ids, attention_mask, lengths = input_ids.clone(), attention_mask.clone(), lengths.clone()
-    batch_size = input_ids.shape[0]
+    batch_size, device = input_ids.shape[0], input_ids.device
     new_tokens = [[] for _ in range(batch_size)]
-    finished = torch.zeros(batch_size, dtype=torch.bool)
+    finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
     for _ in range(max_new_tokens):
         next_tokens = last_position_logits(model, input_ids, attention_mask, lengths).argmax(dim=-1)
         if int(lengths.max()) == input_ids.shape[1]:  # grow by one column of padding
-            input_ids = torch.cat([input_ids, torch.full((batch_size, 1), pad_token_id)], dim=1)
+            input_ids = torch.cat(
+                [input_ids, torch.full((batch_size, 1), pad_token_id, device=device)], dim=1
+            )
             attention_mask = torch.cat(
-                [attention_mask, torch.zeros((batch_size, 1), dtype=attention_mask.dtype)], dim=1
+                [attention_mask, torch.zeros((batch_size, 1), dtype=attention_mask.dtype, device=device)],
+                dim=1,
             )
         for row in range(batch_size):
             if finished[row]:
@@ -64,17 +67,18 @@ def prefix_cached_greedy_decode(
     The prompt pass goes through PEFT, so the cache holds the virtual tokens and the prompt; each new token
     is then appended at cache column P + width + step with its own position P + length + step (positions as
     the cache-free loop gives them), and the prompt's padding columns stay masked out."""
-    batch_size, width = input_ids.shape
+    batch_size, device = input_ids.shape[0], input_ids.device
     prefix_length = model.active_peft_config.num_virtual_tokens
     positions = lengths - 1
     kept, row_to_kept = torch.unique(positions, return_inverse=True)
     output = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=kept, use_cache=True)
-    next_tokens = output.logits[torch.arange(batch_size), row_to_kept].argmax(dim=-1)
+    next_tokens = output.logits[torch.arange(batch_size, device=device), row_to_kept].argmax(dim=-1)
     cache = output.past_key_values
     base = model.get_base_model()
-    mask = torch.cat([torch.ones(batch_size, prefix_length, dtype=attention_mask.dtype), attention_mask], 1)
+    ones = {"dtype": attention_mask.dtype, "device": device}
+    mask = torch.cat([torch.ones(batch_size, prefix_length, **ones), attention_mask], dim=1)
     new_tokens: list[list[int]] = [[] for _ in range(batch_size)]
-    finished = torch.zeros(batch_size, dtype=torch.bool)
+    finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
     for step in range(max_new_tokens):
         for row in range(batch_size):
             if not finished[row]:
@@ -83,7 +87,7 @@ def prefix_cached_greedy_decode(
         if bool(finished.all()) or step == max_new_tokens - 1:
             break
         feed = next_tokens.masked_fill(finished, pad_token_id).unsqueeze(1)
-        mask = torch.cat([mask, torch.ones(batch_size, 1, dtype=mask.dtype)], dim=1)
+        mask = torch.cat([mask, torch.ones(batch_size, 1, **ones)], dim=1)
         position_ids = (prefix_length + lengths + step).unsqueeze(1)
         output = base(
             input_ids=feed,

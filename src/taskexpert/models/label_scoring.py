@@ -25,7 +25,7 @@ def last_position_logits(model, input_ids: torch.Tensor, attention_mask: torch.T
     logits = model(
         input_ids=input_ids, attention_mask=mask_for_real_tokens(attention_mask), logits_to_keep=kept
     ).logits
-    return logits[torch.arange(len(positions)), row_to_kept].float()
+    return logits[torch.arange(len(positions), device=logits.device), row_to_kept].float()
 
 
 def label_log_probs(next_token_logits: torch.Tensor, label_token_ids: list[int]) -> torch.Tensor:
