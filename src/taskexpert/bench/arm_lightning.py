@@ -1,5 +1,5 @@
 """Arm (a): this project's training step: the real QAModule and QADataModule under a Lightning Trainer
-built from conf/trainer/cpu.yaml, exactly as `taskexpert.training.pipeline.train` assembles them."""
+built from conf/trainer/cpu.yaml, assembled by the pipeline's own `build_data_and_module`."""
 
 from __future__ import annotations
 
@@ -8,20 +8,17 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from taskexpert.bench.data import as_splits, training_records
 from taskexpert.bench.flops import model_dims
 from taskexpert.bench.measure import StepLog, batch_shape, mark_setup_done
 from taskexpert.bench.settings import BenchSettings, hydra_model_option
-from taskexpert.data.datamodule import QADataModule
-from taskexpert.data.encoding import ExampleEncoder
-from taskexpert.data.prompts import PromptFormat
 from taskexpert.data.splits import Splits
 from taskexpert.models.adapters import adapter_name, apply_adapter
 from taskexpert.models.loading import load_model_and_tokenizer
-from taskexpert.models.module import EvalSettings, OptimizerSettings, QAModule
 from taskexpert.training.loggers import build_loggers
+from taskexpert.training.pipeline import build_data_and_module
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"  # the repository's Hydra configs
 
@@ -87,25 +84,7 @@ def train_lightning(
     run_dir = Path(cfg.paths.run_dir)
     model, tokenizer = load_model_and_tokenizer(cfg.model)
     model = apply_adapter(model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")))
-    prompt_format = PromptFormat(**OmegaConf.to_container(cfg.prompt), target=cfg.data.target)
-    encoder = ExampleEncoder(tokenizer, prompt_format, cfg.data.max_length, cfg.eval.mode)
-    datamodule = QADataModule(
-        splits,
-        encoder,
-        batch_size=cfg.data.batch_size,
-        eval_batch_size=cfg.data.eval_batch_size,
-        group_by_length=cfg.data.group_by_length,
-        num_workers=cfg.data.num_workers,
-        seed=cfg.seed,
-    )
-    eval_settings = {k: v for k, v in OmegaConf.to_container(cfg.eval).items() if k not in ("test", "train")}
-    module = QAModule(
-        model,
-        tokenizer,
-        encoder.label_first_token_ids,
-        OptimizerSettings(**cfg.optimizer),
-        EvalSettings(**eval_settings),
-    )
+    datamodule, module = build_data_and_module(cfg, model, tokenizer, splits)
     module.answer_only_logits = module.answer_only_logits and answer_only_logits
     log = StepLog(warmup_steps)
     trainer: pl.Trainer = instantiate(

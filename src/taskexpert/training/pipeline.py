@@ -98,29 +98,8 @@ def _resume_path(cfg: DictConfig, run_dir: Path) -> str | None:
     return cfg.ckpt_path
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fine-tune, evaluate, and write the run directory. Returns the metrics (also in metrics.json)."""
-    if cfg.get("dry_run"):
-        return dry_run(cfg)
-    run_dir = Path(cfg.paths.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-
-    splits = load_splits(cfg.data)
-    write_splits(run_dir, splits.ids())
-    model, tokenizer = load_model_and_tokenizer(cfg.model)
-    if cfg.get("init_adapter"):
-        model = load_adapter(model, cfg.init_adapter)
-    else:
-        model = apply_adapter(model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")))
-    trainable, total = count_parameters(model)
-    log.info(
-        "parameters: %s trainable of %s total (%.4f%%)",
-        f"{trainable:,}",
-        f"{total:,}",
-        100 * trainable / total,
-    )
-
+def build_data_and_module(cfg: DictConfig, model, tokenizer, splits) -> tuple[QADataModule, QAModule]:
+    """The DataModule (prompt format, tokenization, batching) and the LightningModule a run trains, from `cfg`."""
     prompt_format = PromptFormat(
         **OmegaConf.to_container(cfg.prompt),
         target=cfg.data.target,
@@ -144,6 +123,33 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         OptimizerSettings(**cfg.optimizer),
         EvalSettings(**eval_settings),
     )
+    return datamodule, module
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fine-tune, evaluate, and write the run directory. Returns the metrics (also in metrics.json)."""
+    if cfg.get("dry_run"):
+        return dry_run(cfg)
+    run_dir = Path(cfg.paths.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    splits = load_splits(cfg.data)
+    write_splits(run_dir, splits.ids())
+    model, tokenizer = load_model_and_tokenizer(cfg.model)
+    if cfg.get("init_adapter"):
+        model = load_adapter(model, cfg.init_adapter)
+    else:
+        model = apply_adapter(model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")))
+    trainable, total = count_parameters(model)
+    log.info(
+        "parameters: %s trainable of %s total (%.4f%%)",
+        f"{trainable:,}",
+        f"{total:,}",
+        100 * trainable / total,
+    )
+
+    datamodule, module = build_data_and_module(cfg, model, tokenizer, splits)
 
     loggers = build_loggers(cfg.get("logger"), run_dir)
     status = "failed"
