@@ -29,6 +29,12 @@ def is_prompt_learning(model) -> bool:
     return bool(config is not None and config.is_prompt_learning)
 
 
+def is_prefix_tuning(model) -> bool:
+    """True for prefix tuning, the prompt-learning method that keeps its virtual tokens in the KV cache."""
+    config = getattr(model, "active_peft_config", None)
+    return bool(config is not None and config.peft_type == "PREFIX_TUNING")
+
+
 def apply_adapter(
     model, peft_cfg: Any, gradient_checkpointing: bool = False, low_cpu_mem_usage: bool = False
 ):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from taskexpert.models.adapters import is_prompt_learning
+from taskexpert.models.adapters import is_prefix_tuning, is_prompt_learning
 from taskexpert.models.label_scoring import last_position_logits
 
 
@@ -101,18 +101,13 @@ def prefix_cached_greedy_decode(
     return new_tokens
 
 
-def _is_prefix_tuning(model) -> bool:
-    config = getattr(model, "active_peft_config", None)
-    return config is not None and config.peft_type == "PREFIX_TUNING"
-
-
 @torch.no_grad()
 def greedy_generate(
     model, batch: dict, max_new_tokens: int, eos_token_id: int, pad_token_id: int
 ) -> list[list[int]]:
     """New token ids per row for a right-padded evaluation batch, eos included when reached."""
     ids, mask, lengths = batch["input_ids"], batch["attention_mask"], batch["lengths"]
-    if _is_prefix_tuning(model):
+    if is_prefix_tuning(model):
         return prefix_cached_greedy_decode(
             model, ids, mask, lengths, max_new_tokens, eos_token_id, pad_token_id
         )

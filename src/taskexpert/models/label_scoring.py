@@ -3,9 +3,12 @@ first token after the prompt) and the training loss on the answer tokens."""
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from taskexpert.data.encoding import IGNORE_INDEX
+from taskexpert.models.adapters import is_prefix_tuning, is_prompt_learning
 
 
 def mask_for_real_tokens(attention_mask: torch.Tensor) -> torch.Tensor | None:
@@ -42,10 +45,7 @@ def score_labels(model, batch: dict, label_token_ids: list[int]) -> torch.Tensor
 def supports_answer_only_logits(model) -> bool:
     """True when the model takes `logits_to_keep` and its logits line up with the input positions
     (prompt/p-tuning prepend virtual tokens to the input; prefix tuning keeps them in the KV cache)."""
-    import inspect
-
-    config = getattr(model, "active_peft_config", None)
-    if config is not None and config.is_prompt_learning and config.peft_type != "PREFIX_TUNING":
+    if is_prompt_learning(model) and not is_prefix_tuning(model):
         return False
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return "logits_to_keep" in inspect.signature(base.forward).parameters
