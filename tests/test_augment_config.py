@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import CONF_DIR
 from omegaconf import OmegaConf
-from servers.augment_setup import CONF_DIR, compose_augment_config, data_overrides, write_seed_file
+from servers.augment_setup import compose_augment_config, data_overrides, write_seed_file
 
 from taskexpert.augment.cli import run_augmentation
 from taskexpert.augment.pipeline import build_jobs

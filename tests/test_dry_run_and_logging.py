@@ -59,7 +59,7 @@ def test_dry_run_counts_equal_peft_and_arithmetic(model, peft, expected, tmp_pat
 def test_secrets_are_redacted_but_env_var_names_kept():
     config = {
         "teacher": {
-            "api_key": "sk-abcdefghijklmnopqrstuvwxyz",
+            "api_key": "placeholder-credential-0123456789",
             "api_key_env": "OPENAI_API_KEY",
             "model": "m",
         },
@@ -69,7 +69,7 @@ def test_secrets_are_redacted_but_env_var_names_kept():
     assert cleaned["teacher"]["api_key"] == REDACTED
     assert cleaned["teacher"]["api_key_env"] == "OPENAI_API_KEY"
     assert cleaned["teacher"]["model"] == "m"
-    assert "sk-abc" not in json.dumps(cleaned)
+    assert "placeholder-credential" not in json.dumps(cleaned)
 
 
 def test_wandb_offline_run_gets_config_and_metrics(tmp_path):

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from conftest import compose_config  # also sets the offline environment every test runs in
+from omegaconf import DictConfig
 
 from taskexpert.records import QARecord, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
-CONF_DIR = ROOT / "conf"
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("WANDB_MODE", "offline")
-os.environ.setdefault("WANDB_SILENT", "true")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # Invented interventions, all ending in "ane" so the fault server can tell prompts apart by them.
 INTERVENTIONS = [
@@ -75,14 +67,7 @@ def data_overrides(seed_file: Path, train: int = 8, val: int = 2, test: int = 2)
 
 def compose_augment_config(overrides: list[str], run_dir: Path | None = None) -> DictConfig:
     """The config `python augment.py OVERRIDES` would run, with Hydra's runtime fields set."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="augment", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    if run_dir is not None:
-        with open_dict(cfg):
-            cfg.paths.run_dir = str(run_dir)
-    return cfg
+    return compose_config(overrides, run_dir, config_name="augment")
 
 
 def quiet_overrides(cache_path: Path) -> list[str]:
