@@ -69,9 +69,12 @@ def _build(architecture: str, out_dir: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
-    torch.manual_seed(0)
     tokenizer = build_tokenizer()
-    model = AutoModelForCausalLM.from_config(_model_config(architecture, tokenizer))
+    # A private RNG stream: building on first use must not move the caller's seeded stream, or a run that
+    # builds the model would initialise its adapter differently from every later run that finds it cached.
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(_model_config(architecture, tokenizer))
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
 
