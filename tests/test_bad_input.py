@@ -137,7 +137,7 @@ def test_official_unknown_label(tmp_path):
 def test_own_jsonl_unknown_label(tmp_path):
     path = write_jsonl_rows(tmp_path / "records.jsonl", [record_row(1), record_row(2, label="probably")])
     with pytest.raises(DataError, match="unknown label 'probably'") as caught:
-        read_jsonl(path)
+        read_records(path, "jsonl")
     assert_names(caught.value, f"{path}, line 2", "field 'label'")
 
 
@@ -152,7 +152,7 @@ def test_hf_rows_unknown_label_names_the_rows_own_field(tmp_path):
 def test_own_jsonl_unknown_source(tmp_path):
     path = write_jsonl_rows(tmp_path / "records.jsonl", [record_row(1, source="dreamed")])
     with pytest.raises(DataError, match="unknown source 'dreamed'") as caught:
-        read_jsonl(path)
+        read_records(path, "jsonl")
     assert_names(caught.value, f"{path}, line 1", "field 'source'")
 
 
@@ -185,7 +185,7 @@ def test_own_jsonl_empty_context(tmp_path):
     path = write_jsonl_rows(tmp_path / "records.jsonl", [record_row(1), record_row(2, context=" ")])
     # record_row treats "" as "use the default", so a blank string stands in for an empty context
     with pytest.raises(DataError, match="is empty") as caught:
-        read_jsonl(path)
+        read_records(path, "jsonl")
     assert_names(caught.value, f"{path}, line 2", "field 'context'")
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from taskexpert.augment.parsing import GENERATED_FIELDS
 from taskexpert.augment.prompts import PromptTemplate
 from taskexpert.errors import ConfigError, DataError
-from taskexpert.records import QARecord, validate_record
+from taskexpert.records import QARecord, validate_qa
 from taskexpert.teachers.types import TeacherRequest
 
 REWRITABLE_FIELDS = ("question", "context", "long_answer")
@@ -54,7 +54,7 @@ class GenerationJob:
             teacher=teacher,
             meta={"prompt_hash": self.prompt_hash, "sample_index": self.request.sample_index, **self.meta},
         )
-        return validate_record(record, f"teacher answer for {self.record_id}")
+        return validate_qa(record, f"teacher answer for {self.record_id}")
 
 
 def check_fields(fields: Sequence[str], allowed: Sequence[str], key: str) -> tuple[str, ...]:

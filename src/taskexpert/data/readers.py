@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from taskexpert.errors import DataError
-from taskexpert.records import QARecord, read_jsonl, validate_record
+from taskexpert.records import QARecord, read_jsonl, validate_qa
 from taskexpert.utils.json_lines import json_objects
 
 FORMATS = ("auto", "official", "hf_rows", "jsonl", "hub")
@@ -62,7 +62,7 @@ def _official_item(pmid: str, item: Any, path: Path) -> QARecord:
         meta={key: item[key] for key in ("LABELS", "MESHES", "YEAR") if key in item},
     )
     try:
-        return validate_record(record, where)
+        return validate_qa(record, where)
     except DataError as error:  # name the file's own field, not ours
         official_names = {"question": "QUESTION", "context": "CONTEXTS", "label": "final_decision"}
         raise DataError(
@@ -107,7 +107,7 @@ def _hf_row(row: dict[str, Any], where: str) -> QARecord:
         meta=meta,
     )
     try:
-        return validate_record(record, where)
+        return validate_qa(record, where)
     except DataError as error:  # name the file's own field, not ours
         row_names = {"id": "pubid", "context": "context.contexts", "label": "final_decision"}
         raise DataError(where, row_names.get(error.field, error.field), error.problem, error.hint) from None
@@ -132,6 +132,17 @@ def read_hub(dataset_id: str, subset: str | None = None, split: str = "train") -
 
     rows = datasets.load_dataset(dataset_id, subset, split=split)
     return [_hf_row(dict(row), f"{dataset_id}[{split}], row {index}") for index, row in enumerate(rows)]
+
+
+def _read_own_jsonl(path: str | Path) -> list[QARecord]:
+    return [validate_qa(record, f"{path}, line {line}") for line, record in _numbered(read_jsonl(path), path)]
+
+
+def _numbered(records, path):
+    lines = [
+        n for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1) if line.strip()
+    ]
+    return zip(lines, records, strict=True)
 
 
 def detect_format(path: str | Path) -> str:
@@ -162,7 +173,7 @@ def read_records(path: str | Path, data_format: str = "auto", **hub_options: Any
         return read_hub(str(path), **hub_options)
     if data_format == "auto":
         data_format = detect_format(path)
-    readers = {"official": read_official, "hf_rows": read_hf_rows, "jsonl": read_jsonl}
+    readers = {"official": read_official, "hf_rows": read_hf_rows, "jsonl": _read_own_jsonl}
     if data_format not in readers:
         raise DataError(
             str(path), "-", f"has unknown data.format {data_format!r}", f"use one of {', '.join(FORMATS)}"
