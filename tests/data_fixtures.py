@@ -124,8 +124,11 @@ def write_pqal_with_ground_truth(directory: Path, seed: int = 7, test_size: int 
 
 
 def data_config(**overrides):
-    """The `data` group of conf/data/pubmedqa_sample.yaml with `overrides` merged in (nested dicts allowed)."""
-    config = OmegaConf.load(SAMPLE_DATA_CONFIG)
+    """The `data` group of conf/data/pubmedqa_sample.yaml (on top of conf/data/common.yaml, as Hydra composes
+    it) with `overrides` merged in (nested dicts allowed)."""
+    sample = OmegaConf.load(SAMPLE_DATA_CONFIG)
+    del sample["defaults"]
+    config = OmegaConf.merge(OmegaConf.load(SAMPLE_DATA_CONFIG.with_name("common.yaml")), sample)
     return OmegaConf.merge(config, OmegaConf.create(overrides))
 
 
@@ -139,3 +142,17 @@ def record_row(record_id, label="no", question=None, context=None, **fields):
     }
     row.update(fields)
     return row
+
+
+def qa_record(id, question, context, long_answer="", label="", source="pubmedqa", **fields):
+    """A record of the default task (inputs question and context) in the old keyword style."""
+    from taskexpert.records import Record
+
+    return Record(
+        id=id,
+        inputs={"question": question, "context": context},
+        target=label,
+        reference=long_answer,
+        source=source,
+        **fields,
+    )

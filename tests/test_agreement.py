@@ -8,10 +8,10 @@ from conftest import compose_config
 from taskexpert.data.collate import EvalCollator, TrainCollator
 from taskexpert.data.encoding import ExampleEncoder
 from taskexpert.data.loading import load_splits
-from taskexpert.data.prompts import PromptFormat
 from taskexpert.models.adapters import apply_adapter
 from taskexpert.models.loading import load_model_and_tokenizer
 from taskexpert.models.module import EvalSettings, OptimizerSettings, QAModule
+from taskexpert.tasks import build_task
 
 
 def test_label_scoring_and_generate_and_parse_agree_on_a_memorised_set(tmp_path):
@@ -19,11 +19,11 @@ def test_label_scoring_and_generate_and_parse_agree_on_a_memorised_set(tmp_path)
     torch.manual_seed(0)
     model, tokenizer = load_model_and_tokenizer(cfg.model)
     model = apply_adapter(model, None)
-    records = load_splits(cfg.data).train[:6]  # a mix of labels
-    assert len({r.label for r in records}) >= 2
-    prompt_format = PromptFormat(target="label")
+    task = build_task(cfg.task)
+    records = load_splits(cfg.data, task).train[:6]  # a mix of labels
+    assert len({r.target for r in records}) >= 2
     train_batch = TrainCollator(tokenizer.pad_token_id)(
-        ExampleEncoder(tokenizer, prompt_format, 256, "label").encode(records, "t")
+        ExampleEncoder(tokenizer, task, 256, "label", target="label").encode(records, "t")
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
@@ -37,16 +37,17 @@ def test_label_scoring_and_generate_and_parse_agree_on_a_memorised_set(tmp_path)
 
     predictions = {}
     for mode in ("label", "generate"):
-        encoder = ExampleEncoder(tokenizer, prompt_format, 256, mode)
+        encoder = ExampleEncoder(tokenizer, task, 256, mode, target="label")
         batch = EvalCollator(tokenizer.pad_token_id)(encoder.encode(records, "t"))
         module = QAModule(
             model,
             tokenizer,
-            encoder.label_first_token_ids,
+            task,
+            encoder.label_tokens,
             OptimizerSettings(),
             EvalSettings(mode=mode, max_new_tokens=16),
         )
-        predictions[mode], _, _ = module._predict(batch)
-    gold = [r.label for r in records]
+        predictions[mode] = [output["pred"] for output in module._predict(batch)]
+    gold = [r.target for r in records]
     assert predictions["label"] == gold
     assert predictions["generate"] == predictions["label"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from data_fixtures import qa_record
 
 from taskexpert.augment.contamination import ContaminationGuard
 from taskexpert.augment.dedup import Deduplicator, lcs_length, rouge_l_f
@@ -11,11 +12,10 @@ from taskexpert.augment.diversity import distinct_n, diversity_stats, mean_pairw
 from taskexpert.augment.embeddings import SentenceEmbedder
 from taskexpert.augment.filters import apply_filters, count_reasons
 from taskexpert.errors import ConfigError
-from taskexpert.records import QARecord
 
 
-def record(record_id: str, question: str, context: str = "A context.", label: str = "yes") -> QARecord:
-    return QARecord(id=record_id, question=question, context=context, label=label, source="rewrite")
+def record(record_id: str, question: str, context: str = "A context.", label: str = "yes") -> qa_record:
+    return qa_record(id=record_id, question=question, context=context, label=label, source="rewrite")
 
 
 def test_lcs_and_rouge_l_by_hand():
@@ -81,7 +81,7 @@ EVAL = [
 
 def test_a_record_copying_an_evaluation_item_is_dropped_and_others_kept():
     guard = ContaminationGuard(EVAL, n=8, threshold=0.2)
-    copied = record("copy", "Does melatonin help nurses sleep?", EVAL[0].context)
+    copied = record("copy", "Does melatonin help nurses sleep?", EVAL[0].inputs["context"])
     fresh = record(
         "fresh", "Do standing desks reduce back pain?", "Office workers received standing desks for a year."
     )

@@ -26,9 +26,13 @@ def judging_answer(body):
 
 
 def test_label_from_answer():
-    assert label_from_answer('{"label": "No."}') == "no"
-    assert label_from_answer("I think maybe, given the data.") == "maybe"
-    assert label_from_answer('{"label": "unsure"}') is None and label_from_answer(None) is None
+    labels = ("yes", "no", "maybe")
+    assert label_from_answer('{"label": "No."}', labels) == "no"
+    assert label_from_answer("I think maybe, given the data.", labels) == "maybe"
+    assert (
+        label_from_answer('{"label": "unsure"}', labels) is None and label_from_answer(None, labels) is None
+    )
+    assert label_from_answer("Surely HUM, a person.", ("LOC", "HUM")) == "HUM"  # any task's labels
 
 
 def test_teacher_judge_drops_records_it_disagrees_with(tmp_path):
@@ -69,6 +73,6 @@ def test_student_judge_agrees_with_the_students_own_predictions(tmp_path):
 
     kept, dropped = LabelConsistencyFilter(judge).apply(test_records)
     assert [r.id for r in kept] == [
-        r.id for r, p in zip(test_records, predicted, strict=True) if p == r.label
+        r.id for r, p in zip(test_records, predicted, strict=True) if p == r.target
     ]
     assert all(item.reason == "label_disagreement" for item in dropped)

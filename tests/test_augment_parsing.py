@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from data_fixtures import qa_record
 
 from taskexpert.augment.jobs import new_jobs, rewrite_jobs
 from taskexpert.augment.parsing import Rejection, parse_fields
 from taskexpert.augment.prompts import PromptTemplate
 from taskexpert.errors import ConfigError
-from taskexpert.records import QARecord
+from taskexpert.tasks import load_task
 from taskexpert.teachers.json_text import closes_json_object, first_json_object
 
 ALL = ("question", "context", "long_answer", "label")
+LABELS = load_task("pubmedqa").labels
 GOOD = '{"question": "Does it work?", "context": "A trial.", "long_answer": "It did.", "label": "Yes."}'
 
 
@@ -26,7 +28,7 @@ GOOD = '{"question": "Does it work?", "context": "A trial.", "long_answer": "It 
     ids=["bare", "code-fence", "prose-around", "after-a-broken-object"],
 )
 def test_the_first_json_object_is_found_around_fences_and_prose(text):
-    assert parse_fields(text, ALL) == {
+    assert parse_fields(text, ALL, LABELS) == {
         "question": "Does it work?",
         "context": "A trial.",
         "long_answer": "It did.",
@@ -46,7 +48,7 @@ def test_the_first_json_object_is_found_around_fences_and_prose(text):
     ],
 )
 def test_invalid_answers_are_rejected_with_a_reason(text, reason):
-    result = parse_fields(text, ALL)
+    result = parse_fields(text, ALL, LABELS)
     assert isinstance(result, Rejection) and result.reason == reason
 
 
@@ -97,7 +99,7 @@ def test_unknown_placeholders_and_missing_files_name_the_file(tmp_path):
 
 def test_default_prompts_fill_every_placeholder():
     seeds = [
-        QARecord(id=f"r{i}", question=f"Q{i}?", context=f"C{i}", long_answer=f"L{i}", label="no")
+        qa_record(id=f"r{i}", question=f"Q{i}?", context=f"C{i}", long_answer=f"L{i}", label="no")
         for i in range(4)
     ]
     rewrite = rewrite_jobs(seeds, PromptTemplate.load("prompts/rewrite.txt"), ["question", "long_answer"], 2)
@@ -116,16 +118,20 @@ def test_default_prompts_fill_every_placeholder():
 
 
 def test_rewrite_keeps_the_parent_label_and_provenance():
-    parent = QARecord(id="p1", question="Old?", context="Ctx", long_answer="LA", label="maybe")
+    parent = qa_record(id="p1", question="Old?", context="Ctx", long_answer="LA", label="maybe")
     job = rewrite_jobs([parent], PromptTemplate.load("prompts/rewrite.txt"))[0]
     record = job.to_record({"question": "New wording?"}, "teacher-x")
-    assert (record.question, record.context, record.label) == ("New wording?", "Ctx", "maybe")
+    assert (record.inputs["question"], record.inputs["context"], record.target) == (
+        "New wording?",
+        "Ctx",
+        "maybe",
+    )
     assert (record.source, record.parent_id, record.teacher) == ("rewrite", "p1", "teacher-x")
     assert record.meta == {"prompt_hash": job.prompt_hash, "sample_index": 0}
 
 
 def test_fields_that_cannot_be_written_are_config_errors():
-    parent = [QARecord(id="p", question="Q?", context="C", label="yes")]
+    parent = [qa_record(id="p", question="Q?", context="C", label="yes")]
     with pytest.raises(ConfigError, match="method.rewrite.fields has 'label'"):
         rewrite_jobs(parent, PromptTemplate.load("prompts/rewrite.txt"), ["label"])
     with pytest.raises(ConfigError, match="must include 'label'"):

@@ -4,13 +4,13 @@ import json
 import os
 
 import pytest
-from data_fixtures import data_config, official_item, record_row, write_json, write_jsonl_rows
+from data_fixtures import data_config, official_item, qa_record, record_row, write_json, write_jsonl_rows
 
 from taskexpert.data.checks import check_no_test_leak, check_unique_ids
 from taskexpert.data.loading import load_splits
-from taskexpert.data.readers import read_ground_truth, read_hf_rows, read_official, read_records
 from taskexpert.errors import ConfigError, DataError
-from taskexpert.records import QARecord, read_jsonl, write_jsonl
+from taskexpert.records import read_jsonl, write_jsonl
+from taskexpert.tasks.readers.pubmedqa import read_ground_truth, read_hf_rows, read_official, read_records
 from taskexpert.utils.atomic import atomic_write_json, atomic_write_text
 
 
@@ -149,11 +149,13 @@ def test_hf_rows_unknown_label_names_the_rows_own_field(tmp_path):
     assert_names(caught.value, f"{path}, line 1", "field 'final_decision'")
 
 
-def test_own_jsonl_unknown_source(tmp_path):
-    path = write_jsonl_rows(tmp_path / "records.jsonl", [record_row(1, source="dreamed")])
-    with pytest.raises(DataError, match="unknown source 'dreamed'") as caught:
+def test_own_jsonl_source_is_free_form_but_not_empty(tmp_path):
+    path = write_jsonl_rows(tmp_path / "records.jsonl", [record_row(1, source="my_method")])
+    assert read_records(path, "jsonl")[0].source == "my_method"
+    path = write_jsonl_rows(tmp_path / "records.jsonl", [record_row(1), record_row(2, source=" ")])
+    with pytest.raises(DataError, match="is empty") as caught:
         read_records(path, "jsonl")
-    assert_names(caught.value, f"{path}, line 1", "field 'source'")
+    assert_names(caught.value, f"{path}, line 2", "field 'source'")
 
 
 @pytest.mark.parametrize("question", ["", "   \n "])
@@ -201,7 +203,7 @@ def test_hf_rows_empty_question(tmp_path):
 
 
 def test_check_unique_ids_names_the_duplicate():
-    records = [QARecord(id=i, question="Q?", context="C.", label="yes") for i in ("a", "b", "a")]
+    records = [qa_record(id=i, question="Q?", context="C.", label="yes") for i in ("a", "b", "a")]
     with pytest.raises(DataError, match="duplicate") as caught:
         check_unique_ids(records, "somefile.jsonl")
     assert_names(caught.value, "somefile.jsonl, record a", "field 'id'")
@@ -290,7 +292,7 @@ def test_extra_train_derived_from_a_validation_item(tmp_path):
 
 
 def test_check_no_test_leak_directly():
-    train = [QARecord(id="t1", question="Q?", context="C.", label="no", parent_id=None)]
+    train = [qa_record(id="t1", question="Q?", context="C.", label="no", parent_id=None)]
     check_no_test_leak(train, {"t9"}, "extra.jsonl")  # no leak, no error
     with pytest.raises(DataError) as caught:
         check_no_test_leak(train, {"t1"}, "extra.jsonl")
@@ -351,11 +353,11 @@ def test_atomic_write_keeps_old_file_when_rename_fails(tmp_path, monkeypatch):
 
 def test_write_jsonl_keeps_old_file_when_records_fail(tmp_path):
     path = tmp_path / "records.jsonl"
-    good = [QARecord(id="1", question="Q?", context="C.", label="yes")]
+    good = [qa_record(id="1", question="Q?", context="C.", label="yes")]
     write_jsonl(good, path)
 
     def records_then_crash():
-        yield QARecord(id="2", question="Q?", context="C.", label="no")
+        yield qa_record(id="2", question="Q?", context="C.", label="no")
         raise RuntimeError("generator crashed")
 
     with pytest.raises(RuntimeError, match="generator crashed"):

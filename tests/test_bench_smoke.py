@@ -70,7 +70,7 @@ def test_the_measured_speed_fixes_keep_loss_gradients_and_scores(make_config, pe
     model = apply_adapter(model, cfg.peft)
     records = synthetic_records(4)
     for record, words in zip(records, (5, 15, 30, 50), strict=True):  # different lengths: real padding
-        record.context = " ".join(record.context.split()[:words])
+        record.inputs["context"] = " ".join(record.inputs["context"].split()[:words])
     examples = encoder_for(tokenizer, 1000).encode(records, "test records")
     batch = TrainCollator(tokenizer.pad_token_id)(examples)
     assert not bool(batch["attention_mask"].all())

@@ -22,7 +22,7 @@ OPTIONS = [(group, option) for group, options in GROUPS.items() for option in op
 
 
 # Groups with a default in augment.yaml (which includes all of train.yaml); the others are added with `+`.
-DEFAULTED_GROUPS = {"data", "prompt", "model", "peft", "trainer", "logger", "teacher", "method"}
+DEFAULTED_GROUPS = {"data", "task", "model", "peft", "trainer", "logger", "teacher", "method"}
 
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])

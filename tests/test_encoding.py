@@ -4,18 +4,20 @@ import random
 
 import pytest
 import torch
+from data_fixtures import qa_record
 from tokenizers import Tokenizer
 from tokenizers.processors import TemplateProcessing
 from transformers import PreTrainedTokenizerFast
 
 from taskexpert.data.collate import EvalCollator, LengthGroupedSampler, TrainCollator
 from taskexpert.data.encoding import IGNORE_INDEX, ExampleEncoder
-from taskexpert.data.prompts import PromptFormat
 from taskexpert.errors import ConfigError, DataError
 from taskexpert.models.tiny import SPECIAL_TOKENS, build_tokenizer
-from taskexpert.records import LABELS, QARecord
+from taskexpert.tasks import load_task
 
 DECISION_PREFIX = " the answer to the question given the context is"
+TASK = load_task("pubmedqa")
+LABELS = TASK.labels
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def bos_tokenizer(tokenizer):
 
 
 def make_record(record_id="r1", label="no", question=None, context=None, **fields):
-    return QARecord(
+    return qa_record(
         id=record_id,
         question=question or "Do barn owls hoot more at dawn than at dusk?",
         context=context or "Barn owls were recorded at dawn and dusk. Hoots were counted by ear.",
@@ -57,7 +59,7 @@ def prompt_length(example):
 
 
 def prompt_text(record):
-    return f"Question: {record.question}\nContext: {record.context}\nAnswer:"
+    return f"Question: {record.inputs['question']}\nContext: {record.inputs['context']}\nAnswer:"
 
 
 # --- labels, eval ids ----------------------------------------------------------------------------
@@ -65,7 +67,7 @@ def prompt_text(record):
 
 @pytest.mark.parametrize("target", ["label", "label_then_long_answer"])
 def test_labels_ignore_prompt_and_copy_answer(tokenizer, target):
-    encoder = ExampleEncoder(tokenizer, PromptFormat(target=target), max_length=256)
+    encoder = ExampleEncoder(tokenizer, TASK, 256, target=target)
     for example in encoder.encode(records_of_varied_length(), "owls.jsonl"):
         n = prompt_length(example)
         assert len(example.labels) == len(example.input_ids)
@@ -88,16 +90,16 @@ def test_labels_ignore_prompt_and_copy_answer(tokenizer, target):
 )
 def test_prompt_and_answer_decode_to_the_templates(tokenizer, target, answer):
     record = make_record(label="maybe")
-    encoder = ExampleEncoder(tokenizer, PromptFormat(target=target), max_length=256)
+    encoder = ExampleEncoder(tokenizer, TASK, 256, target=target)
     [example] = encoder.encode([record], "owls.jsonl")
     n = prompt_length(example)
     assert tokenizer.decode(example.input_ids[:n]) == prompt_text(record)
     assert tokenizer.decode(example.input_ids[n:]) == answer
-    assert example.gold == LABELS.index("maybe")
+    assert example.golds == ("maybe",)
 
 
 def test_label_mode_eval_ids_end_with_the_decision_prefix(tokenizer):
-    encoder = ExampleEncoder(tokenizer, PromptFormat(), max_length=256, eval_mode="label")
+    encoder = ExampleEncoder(tokenizer, TASK, 256, eval_mode="label")
     assert tokenizer.decode(encoder.prefix_ids) == DECISION_PREFIX
     for record, example in zip(
         records_of_varied_length(), encoder.encode(records_of_varied_length(), "owls.jsonl"), strict=True
@@ -107,11 +109,14 @@ def test_label_mode_eval_ids_end_with_the_decision_prefix(tokenizer):
         assert tokenizer.decode(example.eval_ids) == prompt_text(record) + DECISION_PREFIX
         # what training taught right after the eval ids is the gold label's first token: label scoring reads it
         assert example.input_ids[: len(example.eval_ids)] == example.eval_ids
-        assert example.input_ids[len(example.eval_ids)] == encoder.label_first_token_ids[example.gold]
+        assert (
+            example.input_ids[len(example.eval_ids)]
+            == encoder.label_tokens.first_token_ids[LABELS.index(example.golds[0])]
+        )
 
 
 def test_generate_mode_eval_ids_are_the_prompt_alone(tokenizer):
-    encoder = ExampleEncoder(tokenizer, PromptFormat(), max_length=256, eval_mode="generate")
+    encoder = ExampleEncoder(tokenizer, TASK, 256, eval_mode="generate")
     for record, example in zip(
         records_of_varied_length(), encoder.encode(records_of_varied_length(), "owls.jsonl"), strict=True
     ):
@@ -120,17 +125,18 @@ def test_generate_mode_eval_ids_are_the_prompt_alone(tokenizer):
 
 
 def test_label_first_tokens_are_distinct_and_are_the_label_words(tokenizer):
-    encoder = ExampleEncoder(tokenizer, PromptFormat(), max_length=256)
-    first = encoder.label_first_token_ids
+    encoder = ExampleEncoder(tokenizer, TASK, 256)
+    first = encoder.label_tokens.first_token_ids
     assert len(first) == len(LABELS) == len(set(first))
-    for label, token in zip(LABELS, first, strict=True):
-        assert encoder.label_ids[label][0] == token
-        assert tokenizer.decode(encoder.label_ids[label]).strip() == label
+    assert encoder.label_tokens.single_token  # the tiny vocabulary holds the sample's label words whole
+    for label, token, ids in zip(LABELS, first, encoder.label_tokens.sequences, strict=True):
+        assert ids == (token,)
+        assert tokenizer.decode(ids).strip() == label
 
 
 def test_leading_bos_stays_in_the_prompt(bos_tokenizer):
     assert bos_tokenizer("x")["input_ids"][0] == bos_tokenizer.bos_token_id  # the fixture really adds <s>
-    encoder = ExampleEncoder(bos_tokenizer, PromptFormat(), max_length=256)
+    encoder = ExampleEncoder(bos_tokenizer, TASK, 256)
     assert encoder.leading_special_ids == [bos_tokenizer.bos_token_id]
     [example] = encoder.encode([make_record()], "owls.jsonl")
     assert example.input_ids[0] == example.eval_ids[0] == bos_tokenizer.bos_token_id
@@ -144,34 +150,32 @@ def test_leading_bos_stays_in_the_prompt(bos_tokenizer):
 
 def test_context_is_truncated_to_fit_max_length(tokenizer):
     record = make_record(context="Hoots were tallied at the mill. " * 60, label="yes")
-    encoder = ExampleEncoder(tokenizer, PromptFormat(), max_length=96)
+    encoder = ExampleEncoder(tokenizer, TASK, 96)
     [example] = encoder.encode([record], "owls.jsonl")
     assert len(example.input_ids) == 96  # full: the truncated context takes exactly the room left
     assert len(example.eval_ids) <= 96
     prompt = tokenizer.decode(example.input_ids[: prompt_length(example)])
-    head = f"Question: {record.question}\nContext: "
+    head = f"Question: {record.inputs['question']}\nContext: "
     assert prompt.startswith(head)
     assert prompt.endswith("\nAnswer:")
     kept_context = prompt[len(head) : -len("\nAnswer:")]
-    assert 0 < len(kept_context) < len(record.context)
-    assert record.context.startswith(kept_context)  # the context is cut from its end
+    assert 0 < len(kept_context) < len(record.inputs["context"])
+    assert record.inputs["context"].startswith(kept_context)  # the context is cut from its end
     answer = tokenizer.decode(example.input_ids[prompt_length(example) :])
     assert answer == " the answer to the question given the context is yes.</s>"
 
 
 def test_short_context_is_not_truncated(tokenizer):
     record = make_record()
-    [example] = ExampleEncoder(tokenizer, PromptFormat(), max_length=512).encode([record], "owls.jsonl")
+    [example] = ExampleEncoder(tokenizer, TASK, 512).encode([record], "owls.jsonl")
     assert len(example.input_ids) < 512
-    assert record.context in tokenizer.decode(example.input_ids)
+    assert record.inputs["context"] in tokenizer.decode(example.input_ids)
 
 
 def test_record_that_cannot_fit_without_context_is_data_error(tokenizer):
     record = make_record("too-long-7", question="Is this question far too long? " * 30)
     with pytest.raises(DataError) as caught:
-        ExampleEncoder(tokenizer, PromptFormat(), max_length=64).encode(
-            [make_record("ok"), record], "owls.jsonl"
-        )
+        ExampleEncoder(tokenizer, TASK, 64).encode([make_record("ok"), record], "owls.jsonl")
     message = str(caught.value)
     assert "owls.jsonl, record too-long-7" in message
     assert "field 'question'" in message
@@ -180,13 +184,13 @@ def test_record_that_cannot_fit_without_context_is_data_error(tokenizer):
 
 def test_max_length_boundary(tokenizer):
     record = make_record()
-    [full] = ExampleEncoder(tokenizer, PromptFormat(), max_length=512).encode([record], "owls.jsonl")
-    context_tokens = len(tokenizer(record.context, add_special_tokens=False)["input_ids"])
+    [full] = ExampleEncoder(tokenizer, TASK, 512).encode([record], "owls.jsonl")
+    context_tokens = len(tokenizer(record.inputs["context"], add_special_tokens=False)["input_ids"])
     fixed = len(full.input_ids) - context_tokens  # everything but the context
-    [one] = ExampleEncoder(tokenizer, PromptFormat(), max_length=fixed + 1).encode([record], "owls.jsonl")
+    [one] = ExampleEncoder(tokenizer, TASK, fixed + 1).encode([record], "owls.jsonl")
     assert len(one.input_ids) == fixed + 1  # a single context token left
     with pytest.raises(DataError, match="record r1"):
-        ExampleEncoder(tokenizer, PromptFormat(), max_length=fixed).encode([record], "owls.jsonl")
+        ExampleEncoder(tokenizer, TASK, fixed).encode([record], "owls.jsonl")
 
 
 # --- targets and config errors -------------------------------------------------------------------
@@ -195,13 +199,11 @@ def test_max_length_boundary(tokenizer):
 @pytest.mark.parametrize("target", ["rationale_then_label", "long_answer_then_label"])
 def test_label_scoring_needs_the_decision_first(tokenizer, target):
     with pytest.raises(ConfigError, match=target):
-        ExampleEncoder(tokenizer, PromptFormat(target=target), max_length=256, eval_mode="label")
+        ExampleEncoder(tokenizer, TASK, 256, eval_mode="label", target=target)
 
 
 def test_rationale_then_label_in_generate_mode(tokenizer):
-    encoder = ExampleEncoder(
-        tokenizer, PromptFormat(target="rationale_then_label"), 256, eval_mode="generate"
-    )
+    encoder = ExampleEncoder(tokenizer, TASK, 256, eval_mode="generate", target="rationale_then_label")
     record = make_record(label="yes", rationale="Dawn counts were higher.")
     [example] = encoder.encode([record], "owls.jsonl")
     answer = tokenizer.decode(example.input_ids[prompt_length(example) :])
@@ -214,27 +216,22 @@ def test_rationale_then_label_in_generate_mode(tokenizer):
     # ... or are refused when the user asks for rationales everywhere.
     strict = ExampleEncoder(
         tokenizer,
-        PromptFormat(target="rationale_then_label", missing_rationale="error"),
+        TASK,
         256,
         eval_mode="generate",
+        target="rationale_then_label",
+        missing_rationale="error",
     )
     with pytest.raises(ConfigError, match="no rationale"):
         strict.encode([make_record("bare", rationale=None)], "owls.jsonl")
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"target": "label_only"},
-        {"input": "Question: {question}\nAnswer:"},
-        {"decision": " it is {label} and {label}."},
-        {"decision": " no label here."},
-        {"missing_rationale": "skip"},
-    ],
+    ("kwargs", "match"), [({"target": "label_only"}, "label_only"), ({"missing_rationale": "skip"}, "skip")]
 )
-def test_bad_prompt_formats_are_config_errors(kwargs):
-    with pytest.raises(ConfigError):
-        PromptFormat(**kwargs)
+def test_bad_target_choices_are_config_errors(tokenizer, kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        ExampleEncoder(tokenizer, TASK, 256, **kwargs)
 
 
 # --- collators -----------------------------------------------------------------------------------
@@ -242,9 +239,7 @@ def test_bad_prompt_formats_are_config_errors(kwargs):
 
 @pytest.fixture(scope="module")
 def examples(tokenizer):
-    return ExampleEncoder(tokenizer, PromptFormat(), max_length=256).encode(
-        records_of_varied_length(), "owls"
-    )
+    return ExampleEncoder(tokenizer, TASK, 256).encode(records_of_varied_length(), "owls")
 
 
 def test_train_collator_pads_to_batch_max(tokenizer, examples):
@@ -269,7 +264,7 @@ def test_eval_collator_lengths_point_at_the_last_real_token(tokenizer, examples)
     prefix_last = tokenizer(DECISION_PREFIX, add_special_tokens=False)["input_ids"][-1]
     assert batch["input_ids"].shape == batch["attention_mask"].shape == (3, width)
     assert batch["ids"] == ["short", "long", "mid"]
-    assert batch["gold"].tolist() == [0, 1, 2]
+    assert batch["golds"] == [("yes",), ("no",), ("maybe",)]
     for row, example in enumerate(examples):
         length = int(batch["lengths"][row])
         assert length == len(example.eval_ids) == int(batch["attention_mask"][row].sum())

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from data_fixtures import qa_record
 from safetensors.torch import load_file
 from servers.augment_setup import ROOT, compose_augment_config, data_overrides, write_seed_file
 from servers.fault_server import FaultServer, deterministic_answer
@@ -23,7 +24,7 @@ from taskexpert.augment.llm2llm import llm2llm_jobs, run_llm2llm, wrong_examples
 from taskexpert.augment.llm2llm_state import HISTORY_FILE, load_history, save_history
 from taskexpert.augment.prompts import PromptTemplate
 from taskexpert.errors import ConfigError, DataError
-from taskexpert.records import QARecord, read_jsonl
+from taskexpert.records import read_jsonl
 
 N_TRAIN = 9
 SERVER_LIFETIME = 1200  # seconds: a busy machine must not outlive the server's default 300 s
@@ -121,7 +122,7 @@ def test_seed_errors_accumulate_from_base_weights_and_a_half_done_iteration_resu
             for record in records:
                 assert record.source == "llm2llm" and record.teacher == "fault-model"
                 assert record.meta["iteration"] == iteration
-                assert record.label == record.meta["requested_label"]
+                assert record.target == record.meta["requested_label"]
         # accumulate: iteration 2 trained on iteration 1's records (all scored), the result holds both
         assert set(train_predictions(run_dir, 2)) == seeds | {record.id for record in added[0]}
         assert read_jsonl(run_dir / "iter_2" / "train_extra.jsonl") == added[0]
@@ -176,7 +177,7 @@ def test_continued_adapter_replacing_data_and_errors_on_generated_items(tmp_path
 
 def test_jobs_errors_and_settings_are_checked(tmp_path):
     template = PromptTemplate.load("prompts/llm2llm.txt")
-    seed = QARecord("s1", "Does Zorvane help?", "A trial of Zorvane.", "It did.", "yes")
+    seed = qa_record("s1", "Does Zorvane help?", "A trial of Zorvane.", "It did.", "yes")
     jobs = llm2llm_jobs([(seed, "no")], template, n_per_wrong=2, iteration=3)
     user = jobs[0].request.messages[1][1]
     assert "Does Zorvane help?" in user and "Correct answer: yes" in user and "Student's answer: no" in user

@@ -1,4 +1,5 @@
-"""Metrics match scikit-learn; the generate-and-parse answer reader handles its edge cases."""
+"""Metrics match scikit-learn; the generate-and-parse label reader handles its edge cases (on PubMedQA's labels
+and answer phrase, read from conf/task/pubmedqa.yaml)."""
 
 import random
 
@@ -6,9 +7,21 @@ import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from taskexpert.metrics import classification_metrics
-from taskexpert.models.answer_parsing import ANSWER_PHRASE, parse_answer
+from taskexpert.tasks import load_task
+from taskexpert.tasks.kinds.classification import parse_label
 
-LABELS = ["yes", "no", "maybe"]
+TASK = load_task("pubmedqa")
+LABELS = list(TASK.labels)
+ANSWER_PHRASE = TASK.generate.answer_phrase
+assert LABELS == ["yes", "no", "maybe"] and TASK.generate.default_label == "maybe"
+
+
+def parse_answer(text, phrase=ANSWER_PHRASE, window=40, default="maybe"):
+    return parse_label(text, LABELS, phrase, window, default)
+
+
+def metrics_of(gold, pred, prefix=""):
+    return classification_metrics(gold, pred, LABELS, prefix)
 
 
 def sklearn_reference(gold, pred):
@@ -22,7 +35,7 @@ def sklearn_reference(gold, pred):
 
 
 def assert_matches_sklearn(gold, pred, prefix=""):
-    ours = classification_metrics(gold, pred, prefix=prefix)
+    ours = metrics_of(gold, pred, prefix=prefix)
     reference = sklearn_reference(gold, pred)
     assert set(ours) == {prefix + key for key in reference}
     for key, value in reference.items():
@@ -39,7 +52,7 @@ def assert_matches_sklearn(gold, pred, prefix=""):
 def test_metrics_by_hand():
     gold = ["yes", "yes", "yes", "no", "no", "maybe"]
     pred = ["yes", "yes", "no", "no", "maybe", "maybe"]
-    metrics = classification_metrics(gold, pred)
+    metrics = metrics_of(gold, pred)
     assert metrics["acc"] == pytest.approx(4 / 6)
     # yes: P=2/2 R=2/3 -> 0.8; no: P=1/2 R=1/2 -> 0.5; maybe: P=1/2 R=1/1 -> 2/3
     assert metrics["f1_yes"] == pytest.approx(0.8)
@@ -60,7 +73,7 @@ def test_metrics_fixed_cases_match_sklearn():
 
 def test_absent_class_counts_as_zero_in_macro_f1():
     # 'maybe' never occurs: macro-F1 still averages over all three labels
-    metrics = classification_metrics(["yes", "no"], ["yes", "no"])
+    metrics = metrics_of(["yes", "no"], ["yes", "no"])
     assert metrics["f1_maybe"] == 0.0
     assert metrics["macro_f1"] == pytest.approx(2 / 3)
     assert metrics["confusion"] == [[1, 0, 0], [0, 1, 0], [0, 0, 0]]
@@ -73,11 +86,11 @@ def test_metrics_random_predictions_match_sklearn(seed):
     gold = rng.choices(LABELS, weights=[55, 34, 11], k=size)
     pred = [label if rng.random() < 0.6 else rng.choice(LABELS) for label in gold]
     assert_matches_sklearn(gold, pred, prefix="val/")
-    assert sum(map(sum, classification_metrics(gold, pred)["confusion"])) == size
+    assert sum(map(sum, metrics_of(gold, pred)["confusion"])) == size
 
 
 def test_metrics_prefix():
-    metrics = classification_metrics(["yes"], ["yes"], prefix="test/")
+    metrics = metrics_of(["yes"], ["yes"], prefix="test/")
     assert set(metrics) == {
         "test/acc",
         "test/macro_f1",

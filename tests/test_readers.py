@@ -5,17 +5,24 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from data_fixtures import SAMPLE_DATA, SAMPLE_GROUND_TRUTH, official_item, write_json, write_jsonl_rows
+from data_fixtures import (
+    SAMPLE_DATA,
+    SAMPLE_GROUND_TRUTH,
+    official_item,
+    qa_record,
+    write_json,
+    write_jsonl_rows,
+)
 
-from taskexpert.data.readers import (
+from taskexpert.errors import DataError
+from taskexpert.records import read_jsonl, write_jsonl
+from taskexpert.tasks.readers.pubmedqa import (
     detect_format,
     read_ground_truth,
     read_hf_rows,
     read_official,
     read_records,
 )
-from taskexpert.errors import DataError
-from taskexpert.records import QARecord, read_jsonl, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +45,7 @@ def hf_rows_from_official(raw):
 
 
 def essentials(records):
-    return [(r.id, r.question, r.context, r.long_answer, r.label) for r in records]
+    return [(r.id, r.inputs["question"], r.inputs["context"], r.reference, r.target) for r in records]
 
 
 # --- official format -------------------------------------------------------------------------------
@@ -54,31 +61,31 @@ def test_official_sample_has_60_records_in_file_order(sample_raw):
 def test_official_sample_fields_map_to_record(sample_raw):
     for record in read_official(SAMPLE_DATA):
         item = sample_raw[record.id]
-        assert record.question == item["QUESTION"]
-        assert record.context == "\n".join(item["CONTEXTS"])
-        assert record.context.count("\n") == len(item["CONTEXTS"]) - 1
-        assert record.label == item["final_decision"]
-        assert record.long_answer == item["LONG_ANSWER"]
+        assert record.inputs["question"] == item["QUESTION"]
+        assert record.inputs["context"] == "\n".join(item["CONTEXTS"])
+        assert record.inputs["context"].count("\n") == len(item["CONTEXTS"]) - 1
+        assert record.target == item["final_decision"]
+        assert record.reference == item["LONG_ANSWER"]
         assert record.source == "pubmedqa"
         assert record.parent_id is None
         assert record.meta == {"LABELS": item["LABELS"], "MESHES": item["MESHES"], "YEAR": item["YEAR"]}
 
 
 def test_official_sample_uses_all_three_labels():
-    labels = [r.label for r in read_official(SAMPLE_DATA)]
+    labels = [r.target for r in read_official(SAMPLE_DATA)]
     assert set(labels) == {"yes", "no", "maybe"}
 
 
 def test_official_label_is_normalised(tmp_path):
     path = write_json(tmp_path / "ori_pqal.json", {"123": official_item(label="  Maybe ")})
-    assert read_official(path)[0].label == "maybe"
+    assert read_official(path)[0].target == "maybe"
 
 
 def test_sample_ground_truth_agrees_with_data():
     ground_truth = read_ground_truth(SAMPLE_GROUND_TRUTH)
     by_id = {r.id: r for r in read_official(SAMPLE_DATA)}
     assert len(ground_truth) == 20
-    assert all(by_id[pmid].label == label for pmid, label in ground_truth.items())
+    assert all(by_id[pmid].target == label for pmid, label in ground_truth.items())
 
 
 def test_read_records_auto_detects_official():
@@ -110,7 +117,7 @@ def test_hf_rows_parquet_matches_official(tmp_path, sample_raw):
 def test_hf_rows_accept_plain_string_context_and_missing_long_answer(tmp_path):
     row = {"pubid": 42, "question": "Do owls sleep?", "context": "Owls were watched.", "final_decision": "No"}
     [record] = read_hf_rows(write_jsonl_rows(tmp_path / "rows.jsonl", [row]))
-    assert (record.id, record.context, record.long_answer, record.label) == (
+    assert (record.id, record.inputs["context"], record.reference, record.target) == (
         "42",
         "Owls were watched.",
         "",
@@ -130,10 +137,10 @@ def test_hf_rows_skip_blank_lines(tmp_path, sample_raw):
 
 def test_own_jsonl_round_trip(tmp_path):
     records = [
-        QARecord(
+        qa_record(
             id="a1", question="Is the lake warm?", context="The lake was 19 °C — warm-ish.", label="yes"
         ),
-        QARecord(
+        qa_record(
             id="a1-rw1",
             question="Could the lake be called warm?",
             context='Line one.\nLine two with "quotes" and ≥ signs.',
@@ -166,8 +173,8 @@ def test_own_jsonl_skips_blank_lines_and_stringifies_ids(tmp_path):
 
 def test_write_jsonl_replaces_previous_content(tmp_path):
     path = tmp_path / "records.jsonl"
-    write_jsonl([QARecord(id=str(i), question="Q?", context="C.", label="yes") for i in range(5)], path)
-    write_jsonl([QARecord(id="only", question="Q?", context="C.", label="no")], path)
+    write_jsonl([qa_record(id=str(i), question="Q?", context="C.", label="yes") for i in range(5)], path)
+    write_jsonl([qa_record(id="only", question="Q?", context="C.", label="no")], path)
     assert [r.id for r in read_jsonl(path)] == ["only"]
 
 

@@ -15,12 +15,13 @@ import re
 
 import pytest
 from conftest import FAST, compose_config
+from data_fixtures import qa_record
 from servers.fault_server import FaultServer
 
 from taskexpert.augment.rebase import method_corpora, retrieval_config, run_rebase
 from taskexpert.data.loading import load_splits
 from taskexpert.errors import ConfigError
-from taskexpert.records import QARecord, read_jsonl, write_jsonl
+from taskexpert.records import read_jsonl, write_jsonl
 from taskexpert.retrieval import Retriever, select_from_config
 
 N_TRAIN, N_VAL, N_TEST = 4, 2, 2
@@ -72,7 +73,7 @@ def make_task(directory):
         if index >= N_TRAIN:  # evaluation items share a seed topic, so their copies would rank high
             words = [*topics[index - N_TRAIN][:3], *words[3:]]
         records.append(
-            QARecord(
+            qa_record(
                 id=f"item{index}",
                 question=f"Does {words[0]} reduce {words[1]} in {words[2]} patients after {words[3]}?",
                 context=sentence_text(generator, words, 45, 0.5),
@@ -96,8 +97,11 @@ def make_task(directory):
     ]
     test_items = records[N_TRAIN + N_VAL :]
     copies = [
-        {"id": "copy_test_context", "text": test_items[0].context},
-        {"id": "copy_test_question", "text": f"{test_items[1].question} {test_items[1].context}"},
+        {"id": "copy_test_context", "text": test_items[0].inputs["context"]},
+        {
+            "id": "copy_test_question",
+            "text": f"{test_items[1].inputs['question']} {test_items[1].inputs['context']}",
+        },
     ]
     for row in planted + copies:
         rows.insert(generator.randrange(len(rows) + 1), row)
@@ -194,11 +198,13 @@ def test_records_come_from_planted_passages_with_provenance_and_rationale(task, 
         assert record.meta["retrieval"]["backend"] == "bm25" and record.meta["retrieval"]["score"] > 0
         assert record.meta["example_ids"][0] == record.meta["retrieval"]["nearest_seed_id"]
     corpus_rows = {row["id"]: row["text"] for row in map(json.loads, corpus.read_text().splitlines())}
-    assert all(record.context == corpus_rows[record.meta["row_id"]] for record in records)
+    assert all(record.inputs["context"] == corpus_rows[record.meta["row_id"]] for record in records)
     # the evaluation copies are excluded before the teacher sees anything
     assert not {record.meta["row_id"] for record in records} & copy_ids
     assert stats["retrieval"]["excluded"]["evaluation_overlap"] == 2
-    assert all(item.context not in {record.context for record in records} for item in test_items)
+    assert all(
+        item.inputs["context"] not in {record.inputs["context"] for record in records} for item in test_items
+    )
     retrieved = [
         json.loads(line) for line in (tmp_path / "first" / "retrieved.jsonl").read_text().splitlines()
     ]

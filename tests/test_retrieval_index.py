@@ -33,7 +33,7 @@ def test_second_run_reuses_the_index_without_embedding_the_corpus(world, tmp_pat
     second = open_dense(world, tmp_path / "idx", second_embedder)
     assert second.built == {"dense": False}
     assert second_embedder.calls == 0  # nothing embedded to open it
-    query = [world.seeds[0].question]
+    query = [world.seeds[0].inputs["question"]]
     assert [h.position for h in second.search(query, 5)[0]] == [h.position for h in first.search(query, 5)[0]]
     assert second_embedder.texts == 1  # only the query
 
@@ -128,7 +128,7 @@ def test_a_directory_without_manifest_is_not_trusted(world, tmp_path):
 def test_approximate_indexes_agree_with_flat_on_planted_queries(world, tmp_path, index_type):
     flat = open_dense(world, tmp_path / "flat", CountingEmbedder())
     approximate = open_dense(world, tmp_path / index_type, CountingEmbedder(), index=index_type, nprobe=8)
-    queries = [f"{seed.question} {seed.context}" for seed in world.seeds]
+    queries = [f"{seed.inputs['question']} {seed.inputs['context']}" for seed in world.seeds]
     exact = [{h.position for h in hits} for hits in flat.search(queries, 10)]
     found = [{h.position for h in hits} for hits in approximate.search(queries, 10)]
     recall = np.mean([len(a & b) / len(a) for a, b in zip(exact, found, strict=True)])
@@ -156,7 +156,7 @@ def test_bm25_index_is_reused_and_rebuilt_on_settings_change(world, tmp_path, mo
     assert Retriever.open(store, "bm25", bm25=BM25Settings(k1=1.2), index_dir=tmp_path / "idx").built == {
         "bm25": True
     }
-    query = [world.seeds[1].question]
+    query = [world.seeds[1].inputs["question"]]
     assert [h.position for h in first.search(query, 5)[0]] == [h.position for h in second.search(query, 5)[0]]
 
 
@@ -164,7 +164,7 @@ def test_search_results_are_best_first_with_scores_in_range(world, tmp_path):
     store = Datastore.from_corpora([world.corpus()])
     for backend in ("dense", "bm25", "hybrid"):
         retriever = Retriever.open(store, backend, CountingEmbedder(), index_dir=tmp_path / "idx")
-        hits = retriever.search([world.seeds[2].question, "zzzz unknownword"], 7)
+        hits = retriever.search([world.seeds[2].inputs["question"], "zzzz unknownword"], 7)
         scores = [h.score for h in hits[0]]
         assert len(hits[0]) == 7 and scores == sorted(scores, reverse=True), backend
         assert all(-1.0 <= s <= 1.0 + 1e-6 for s in scores)

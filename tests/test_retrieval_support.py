@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from data_fixtures import qa_record
 
-from taskexpert.records import QARecord
 from taskexpert.retrieval import CorpusConfig, HashingEmbedder
 
 GENERIC_WORDS = [
@@ -129,8 +129,8 @@ def sentence_text(
 class PlantedWorld:
     corpus_path: Path
     rows: list[dict]
-    seeds: list[QARecord]
-    evaluation: list[QARecord]
+    seeds: list[qa_record]
+    evaluation: list[qa_record]
     planted_ids: set[str]  # passages written about the seed topics: should rank first
     copy_ids: set[str]  # copies / excerpts of evaluation items: must never be selected
     near_duplicate_id: str  # a reworded evaluation context that shares no 8-gram with it
@@ -149,7 +149,7 @@ def make_planted_world(directory: Path, background: int = 240, seed: int = 7) ->
     seeds = []
     for index, words in enumerate(seed_topics):
         seeds.append(
-            QARecord(
+            qa_record(
                 id=f"seed{index}",
                 question=f"Does {words[0]} reduce {words[1]} in {words[2]} patients?",
                 context=sentence_text(generator, words, 40, 0.6),
@@ -162,7 +162,7 @@ def make_planted_world(directory: Path, background: int = 240, seed: int = 7) ->
         # Evaluation items share the seeds' topics, so their copies would otherwise rank near the top.
         words = [*seed_topics[index][:3], *words]
         evaluation.append(
-            QARecord(
+            qa_record(
                 id=f"eval{index}",
                 question=f"Is {words[0]} linked to {words[4]} among {words[2]} adults after {words[5]}?",
                 context=sentence_text(generator, words, 60, 0.5),
@@ -182,15 +182,15 @@ def make_planted_world(directory: Path, background: int = 240, seed: int = 7) ->
                 {"id": f"planted{index}{copy}", "text": f"{lead} {sentence_text(generator, words, 45, 0.6)}"}
             )
     reworded = []
-    for position, word in enumerate(evaluation[1].context.split()):
+    for position, word in enumerate(evaluation[1].inputs["context"].split()):
         reworded.append(word)
         if position % 5 == 4:  # a filler every 5 words breaks every 8-gram but keeps the words
             reworded.append(GENERIC_WORDS[position % len(GENERIC_WORDS)])
     copies = [
-        {"id": "copy_context", "text": evaluation[0].context},
+        {"id": "copy_context", "text": evaluation[0].inputs["context"]},
         {
             "id": "copy_question",
-            "text": f"{evaluation[1].question} {sentence_text(generator, seed_topics[1], 40, 0.5)}",
+            "text": f"{evaluation[1].inputs['question']} {sentence_text(generator, seed_topics[1], 40, 0.5)}",
         },
         {"id": "near_duplicate", "text": " ".join(reworded)},
     ]
@@ -250,5 +250,5 @@ def test_reworded_copy_defeats_the_ngram_check_but_not_the_embedding(tmp_path):
     evaluation_filter = EvaluationFilter(world.evaluation, ExclusionSettings(), dense=None)
     assert evaluation_filter.overlap(text) < 0.2
     embedder = HashingEmbedder(dimension=256)
-    vectors = embedder.encode([text, world.evaluation[1].context])
+    vectors = embedder.encode([text, world.evaluation[1].inputs["context"]])
     assert float(vectors[0] @ vectors[1]) > 0.8

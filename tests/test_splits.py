@@ -15,9 +15,10 @@ from data_fixtures import (
 )
 
 from taskexpert.data.loading import load_splits
-from taskexpert.data.readers import read_official
 from taskexpert.data.splits import drllama_split, official_split
 from taskexpert.errors import ConfigError, DataError
+from taskexpert.tasks import load_task
+from taskexpert.tasks.readers.pubmedqa import read_official
 
 LABELS = ("yes", "no", "maybe")
 
@@ -50,11 +51,11 @@ def official_config(pqal, seed=0, **overrides):
 def test_invented_data_has_pqal_shape(pqal):
     records = pqal["records"]
     assert len(records) == 1000
-    assert Counter(r.label for r in records) == Counter(PQAL_LABEL_COUNTS)
+    assert Counter(r.target for r in records) == Counter(PQAL_LABEL_COUNTS)
     assert [r.id for r in records] == pqal["pmids"]
     assert len(pqal["ground_truth"]) == 500
     # labels are shuffled through the file, not in blocks
-    assert Counter(r.label for r in records[:100])["maybe"] < 100
+    assert Counter(r.target for r in records[:100])["maybe"] < 100
 
 
 # --- drllama -------------------------------------------------------------------------------------
@@ -93,13 +94,34 @@ def test_drllama_split_with_too_few_records_is_config_error(pqal):
         )
 
 
-def test_train_limit_keeps_the_first_training_records(pqal):
-    config = data_config(
-        path=str(pqal["data_path"]),
-        split={"name": "drllama", "train_size": 450, "val_size": 50, "test_size": 500},
-        train_limit=100,
-    )
-    assert [r.id for r in load_splits(config).train] == pqal["pmids"][:100]
+def limited(pqal, seed=0, **limits):
+    split = {"name": "drllama", "train_size": 450, "val_size": 50, "test_size": 500, "seed": seed}
+    return load_splits(data_config(path=str(pqal["data_path"]), split=split, **limits), load_task("pubmedqa"))
+
+
+def test_train_limit_draws_a_seeded_stratified_seed_set(pqal):
+    full = [r.id for r in limited(pqal).train]
+    drawn = limited(pqal, train_limit=100).train
+    ids = [r.id for r in drawn]
+    assert len(ids) == 100 and set(ids) < set(full)
+    assert ids == [i for i in full if i in set(ids)]  # file order kept
+    full_counts = Counter(r.target for r in limited(pqal).train)
+    for label, count in Counter(r.target for r in drawn).items():  # stratified: within one of the exact share
+        assert abs(count - 100 * full_counts[label] / 450) < 1, label
+    assert [r.id for r in limited(pqal, train_limit=100).train] == ids  # same seed, same draw
+    assert [r.id for r in limited(pqal, seed=1, train_limit=100).train] != ids
+    assert limited(pqal, train_limit=100).test == limited(pqal).test  # evaluation items never move
+
+
+def test_train_fraction_and_test_limit(pqal):
+    splits = limited(pqal, train_fraction=0.1, test_limit=30)
+    assert len(splits.train) == 45
+    assert [r.id for r in splits.test] == pqal["pmids"][500:530]  # the first 30 test items
+    assert splits.settings["train_fraction"] == 0.1 and splits.settings["test_limit"] == 30
+    with pytest.raises(ConfigError, match="not both"):
+        limited(pqal, train_fraction=0.1, train_limit=10)
+    with pytest.raises(ConfigError, match="train_fraction"):
+        limited(pqal, train_fraction=1.5)
 
 
 # --- official ------------------------------------------------------------------------------------
@@ -110,7 +132,7 @@ def test_official_test_is_exactly_the_ground_truth(pqal):
     test_ids = [r.id for r in splits.test]
     assert len(test_ids) == 500
     assert set(test_ids) == set(pqal["ground_truth"])
-    assert all(r.label == pqal["ground_truth"][r.id] for r in splits.test)
+    assert all(r.target == pqal["ground_truth"][r.id] for r in splits.test)
 
 
 def test_official_train_and_validation_avoid_the_test_set(pqal):
@@ -135,8 +157,8 @@ def test_official_train_and_validation_keep_file_order(pqal):
 def test_official_validation_is_label_stratified(pqal, seed):
     splits = split_official(pqal, seed=seed)
     rest = [r for r in pqal["records"] if r.id not in pqal["ground_truth"]]
-    rest_counts = Counter(r.label for r in rest)
-    val_counts = Counter(r.label for r in splits.validation)
+    rest_counts = Counter(r.target for r in rest)
+    val_counts = Counter(r.target for r in splits.validation)
     for label in LABELS:
         expected = 50 * rest_counts[label] / len(rest)
         # stratified: within one item of the exact share (a plain random draw of 50 misses this ~97% of the time)

@@ -23,7 +23,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from taskexpert.records import LABELS
+from taskexpert.tasks import load_task
 
 ROOT = Path(__file__).resolve().parents[2]
 console = Console()
@@ -45,7 +45,8 @@ def comparison_table(baseline: dict[str, Any], augmented: dict[str, Any], summar
     table.add_column("seed data only", justify="right")
     table.add_column("+ augmented", justify="right")
     table.add_column("difference", justify="right")
-    metrics = (("acc", "accuracy"), ("macro_f1", "macro-F1"), *((f"f1_{c}", f"F1 {c}") for c in LABELS))
+    task = load_task()  # the demo runs train.py's default task
+    metrics = task.kind.table_columns(task)
     for split in ("val", "test"):
         for name, label in metrics:
             key = f"{split}/{name}"

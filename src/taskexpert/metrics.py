@@ -1,4 +1,4 @@
-"""Classification metrics with scikit-learn's definitions, over the three PubMedQA labels."""
+"""Classification metrics with scikit-learn's definitions, over a task's labels."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from collections.abc import Sequence
 
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-from taskexpert.records import LABELS
 
-
-def classification_metrics(gold: Sequence[str], pred: Sequence[str], prefix: str = "") -> dict[str, object]:
-    """Accuracy, macro-F1 and per-class F1 (floats) plus the confusion matrix (rows gold, columns predicted)."""
-    labels = list(LABELS)
+def classification_metrics(
+    gold: Sequence[str], pred: Sequence[str], labels: Sequence[str], prefix: str = ""
+) -> dict[str, object]:
+    """Accuracy, macro-F1 and per-class F1 (floats) plus the confusion matrix (rows gold, columns predicted),
+    over `labels` in their order. A prediction outside `labels` (an unparsed answer) is wrong for every class."""
+    labels = list(labels)
     per_class = f1_score(gold, pred, labels=labels, average=None, zero_division=0)
     metrics: dict[str, object] = {
         f"{prefix}acc": float(accuracy_score(gold, pred)),

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import compose_config  # also sets the offline environment every test runs in
+from data_fixtures import qa_record
 from omegaconf import DictConfig
 
-from taskexpert.records import QARecord, write_jsonl
+from taskexpert.records import write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +32,7 @@ CONTEXTS = [
 ]
 
 
-def seed_records(count: int = 12) -> list[QARecord]:
+def seed_records(count: int = 12) -> list[qa_record]:
     records = []
     for index in range(count):
         drug, outcome = INTERVENTIONS[index % len(INTERVENTIONS)], OUTCOMES[index % len(OUTCOMES)]
@@ -39,7 +40,7 @@ def seed_records(count: int = 12) -> list[QARecord]:
             n=40 + 7 * index, drug=drug, w=index + 2, outcome=outcome, ward=chr(65 + index)
         )
         records.append(
-            QARecord(
+            qa_record(
                 id=f"s{index:02d}",
                 question=f"Does {drug} reduce {outcome} in adults after surgery?",
                 context=context,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from taskexpert.augment.filters import Dropped
 from taskexpert.augment.text import ngrams, record_text, words
 from taskexpert.errors import ConfigError
-from taskexpert.records import QARecord
+from taskexpert.records import Record
 
 
 class ContaminationGuard:
@@ -21,7 +21,7 @@ class ContaminationGuard:
 
     def __init__(
         self,
-        evaluation: Sequence[QARecord],
+        evaluation: Sequence[Record],
         n: int = 8,
         threshold: float = 0.2,
         fields: Sequence[str] = ("question", "context"),
@@ -41,7 +41,7 @@ class ContaminationGuard:
             for gram in set(ngrams(words(record_text(record, self.fields)), n)):
                 self._index.setdefault(gram, []).append(position)
 
-    def overlap(self, record: QARecord) -> tuple[float, str | None]:
+    def overlap(self, record: Record) -> tuple[float, str | None]:
         """(largest overlap fraction, id of that evaluation item) for one candidate."""
         grams = set(ngrams(words(record_text(record, self.fields)), self.n))
         if not grams:
@@ -54,7 +54,7 @@ class ContaminationGuard:
         position, count = shared.most_common(1)[0]
         return count / len(grams), self._ids[position]
 
-    def apply(self, records: list[QARecord]) -> tuple[list[QARecord], list[Dropped]]:
+    def apply(self, records: list[Record]) -> tuple[list[Record], list[Dropped]]:
         kept, dropped = [], []
         for record in records:
             fraction, evaluation_id = self.overlap(record)

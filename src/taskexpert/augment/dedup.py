@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from taskexpert.augment.filters import Dropped
 from taskexpert.augment.text import normalized, record_text, words
 from taskexpert.errors import ConfigError
-from taskexpert.records import QARecord
+from taskexpert.records import Record
 
 NEAR_METHODS = ("rouge_l", "embedding", "none")
 
@@ -71,7 +71,7 @@ class Deduplicator:
         self._postings: dict[str, list[tuple[int, int]]] = {}
         self._embeddings = None  # numpy [n, d], unit rows, aligned with _ids
 
-    def add_references(self, records: Sequence[QARecord]) -> None:
+    def add_references(self, records: Sequence[Record]) -> None:
         """Records to dedup against that are not candidates themselves (the seeds)."""
         texts = [record_text(record, self.fields) for record in records]
         vectors = self.embedder.encode(texts) if self.near == "embedding" and texts else None
@@ -120,9 +120,9 @@ class Deduplicator:
                 return self._ids[best], float(similarities[best])
         return None
 
-    def apply(self, records: list[QARecord]) -> tuple[list[QARecord], list[Dropped]]:
+    def apply(self, records: list[Record]) -> tuple[list[Record], list[Dropped]]:
         """Keep, in order, each record that duplicates nothing before it."""
-        kept: list[QARecord] = []
+        kept: list[Record] = []
         dropped: list[Dropped] = []
         texts = [record_text(record, self.fields) for record in records]
         vectors = self.embedder.encode(texts) if self.near == "embedding" and texts else None

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from taskexpert.augment.text import ngrams, record_text, words
-from taskexpert.records import QARecord
+from taskexpert.records import Record
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float | None:
@@ -34,7 +34,7 @@ def mean_pairwise_cosine(vectors) -> float | None:
 
 
 def diversity_stats(
-    records: Sequence[QARecord],
+    records: Sequence[Record],
     fields: Sequence[str] = ("question",),
     embedder=None,
     max_items: int = 1000,

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from taskexpert.records import QARecord
+from taskexpert.records import Record
 
 
 @dataclass(frozen=True)
 class Dropped:
-    record: QARecord
+    record: Record
     reason: str  # short code counted in augment_stats.json: duplicate_exact, contamination, ...
     detail: str = ""  # what it collided with, for augment_rejected.jsonl
 
@@ -20,12 +20,12 @@ class Dropped:
 class RecordFilter(Protocol):
     name: str
 
-    def apply(self, records: list[QARecord]) -> tuple[list[QARecord], list[Dropped]]: ...
+    def apply(self, records: list[Record]) -> tuple[list[Record], list[Dropped]]: ...
 
 
 def apply_filters(
-    filters: Sequence[RecordFilter], records: list[QARecord]
-) -> tuple[list[QARecord], list[Dropped]]:
+    filters: Sequence[RecordFilter], records: list[Record]
+) -> tuple[list[Record], list[Dropped]]:
     """Run the filters in order; each sees only what the previous ones kept."""
     dropped: list[Dropped] = []
     for record_filter in filters:

@@ -16,7 +16,7 @@ from typing import Any
 from taskexpert.augment.filters import Dropped, RecordFilter, apply_filters
 from taskexpert.augment.jobs import GenerationJob, build_or_reject
 from taskexpert.augment.parsing import Rejection, parse_fields
-from taskexpert.records import QARecord
+from taskexpert.records import Record
 from taskexpert.teachers.teacher import Teacher
 from taskexpert.teachers.types import TeacherResponse
 
@@ -43,7 +43,7 @@ class RejectedItem:
 
 @dataclass
 class GenerationResult:
-    records: list[QARecord]  # kept, in job order
+    records: list[Record]  # kept, in job order
     requested: int = 0
     cache_hits: int = 0
     generated: int = 0  # new teacher answers (calls made that returned text)
@@ -66,7 +66,7 @@ class GenerationResult:
             "rejected_total": sum(self.rejected.values()),
             "kept": len(self.records),
             "kept_by_source": dict(sorted(Counter(r.source for r in self.records).items())),
-            "kept_by_label": dict(sorted(Counter(r.label for r in self.records).items())),
+            "kept_by_label": dict(sorted(Counter(r.target for r in self.records).items())),
             "teacher_faults": dict(sorted(self.faults.items())),
             "teacher_seconds": round(self.teacher_seconds, 3),
             "items_per_second": round(answered / self.teacher_seconds, 3) if self.teacher_seconds else None,
@@ -83,7 +83,7 @@ def generate_records(
     started = time.perf_counter()
     responses = teacher.generate([job.request for job in jobs], on_response=on_response)
     result = GenerationResult(records=[], requested=len(jobs), teacher_seconds=time.perf_counter() - started)
-    candidates: list[QARecord] = []
+    candidates: list[Record] = []
     for job, response in zip(jobs, responses, strict=True):
         result.faults.update(response.faults)
         if not response.ok:
@@ -113,8 +113,8 @@ def generate_records(
     return result
 
 
-def _to_record(job: GenerationJob, text: str, teacher_name: str) -> QARecord | Rejection:
-    values = parse_fields(text, job.fields)
+def _to_record(job: GenerationJob, text: str, teacher_name: str) -> Record | Rejection:
+    values = parse_fields(text, job.fields, job.labels)
     if isinstance(values, Rejection):
         return values
     record = build_or_reject(job, values, teacher_name)

@@ -19,7 +19,7 @@ from typing import Any
 from taskexpert.augment.parsing import GENERATED_FIELDS
 from taskexpert.augment.prompts import PromptTemplate
 from taskexpert.errors import ConfigError, DataError
-from taskexpert.records import QARecord, validate_qa
+from taskexpert.records import LEGACY_NAMES, Record, validate_record
 from taskexpert.teachers.types import TeacherRequest
 
 REWRITABLE_FIELDS = ("question", "context", "long_answer")
@@ -30,31 +30,48 @@ RECORD_PLACEHOLDERS = ("question", "context", "long_answer", "label")
 class GenerationJob:
     request: TeacherRequest
     record_id: str  # id of the record this job may produce
-    source: str  # QARecord.source of the result: rewrite | new | llm2llm | rebase
-    parent: QARecord  # the record the prompt was built from
+    source: str  # Record.source of the result: rewrite | new | llm2llm | rebase
+    parent: Record  # the record the prompt was built from
     fields: tuple[str, ...]  # fields the answer must contain
     inherit: bool  # start from the parent's fields (rewrite) or from nothing (new)
     prompt_hash: str
     meta: dict[str, Any] = field(default_factory=dict, hash=False)
+    labels: tuple[str, ...] = ()  # the task's labels: an answer's `label` must be one of them
 
-    def to_record(self, values: dict[str, str], teacher: str) -> QARecord:
-        """The record built from parsed answer `values`; raises DataError if it is not a valid record."""
-        base = {name: getattr(self.parent, name) for name in RECORD_PLACEHOLDERS} if self.inherit else {}
-        base.setdefault("long_answer", "")
-        base.update(values)
-        record = QARecord(
+    def to_record(self, values: dict[str, str], teacher: str) -> Record:
+        """The record built from parsed answer `values` (input fields by name; `label`, `long_answer` and
+        `rationale` as the target, reference and rationale); raises DataError if it is not a valid record."""
+        inputs = dict(self.parent.inputs) if self.inherit else {}
+        gold = {"target": self.parent.target, "reference": self.parent.reference} if self.inherit else {}
+        gold.setdefault("reference", "")
+        rationale = None
+        for name, value in values.items():
+            name = LEGACY_NAMES.get(name, name)
+            if name in ("target", "reference"):
+                gold[name] = value
+            elif name == "rationale":
+                rationale = value
+            else:
+                inputs[name] = value
+        where = f"teacher answer for {self.record_id}"
+        record = Record(
             id=self.record_id,
-            question=base.get("question", ""),
-            context=base.get("context", ""),
-            long_answer=base["long_answer"],
-            label=base.get("label", ""),
+            inputs=inputs,
+            target=gold.get("target", ""),
+            reference=gold["reference"],
             source=self.source,
             parent_id=self.parent.id,
-            rationale=base.get("rationale"),
+            rationale=rationale,
             teacher=teacher,
             meta={"prompt_hash": self.prompt_hash, "sample_index": self.request.sample_index, **self.meta},
         )
-        return validate_qa(record, f"teacher answer for {self.record_id}")
+        validate_record(record, where)
+        for name in self.parent.inputs:  # every input field the parent has, non-empty
+            if not record.inputs.get(name, "").strip():
+                raise DataError(where, name, "is empty", f"every record needs a non-empty {name}")
+        if self.labels and record.target not in self.labels:
+            raise DataError(where, "label", f"has unknown label {record.target!r}")
+        return record
 
 
 def check_fields(fields: Sequence[str], allowed: Sequence[str], key: str) -> tuple[str, ...]:
@@ -67,12 +84,12 @@ def check_fields(fields: Sequence[str], allowed: Sequence[str], key: str) -> tup
     return fields
 
 
-def record_values(record: QARecord) -> dict[str, str]:
-    return {name: getattr(record, name) or "" for name in RECORD_PLACEHOLDERS}
+def record_values(record: Record) -> dict[str, str]:
+    return {name: record.text(name) for name in RECORD_PLACEHOLDERS}
 
 
 def rewrite_jobs(
-    seeds: Sequence[QARecord],
+    seeds: Sequence[Record],
     template: PromptTemplate,
     fields: Sequence[str] = ("question",),
     n_per_seed: int = 1,
@@ -84,7 +101,7 @@ def rewrite_jobs(
     jobs = []
     for seed in seeds:
         values = record_values(seed) | {
-            "original_json": json.dumps({name: getattr(seed, name) for name in fields}, ensure_ascii=False),
+            "original_json": json.dumps({name: seed.text(name) for name in fields}, ensure_ascii=False),
             "fields": ", ".join(f'"{name}"' for name in fields),
             "first_field": fields[0],
         }
@@ -99,26 +116,23 @@ def rewrite_jobs(
     return jobs
 
 
-def example_block(records: Sequence[QARecord]) -> str:
+def example_block(records: Sequence[Record]) -> str:
     """Records as JSON lines, the way the `new` prompt shows its examples."""
     return "\n".join(
-        json.dumps(
-            {"question": r.question, "context": r.context, "long_answer": r.long_answer, "label": r.label},
-            ensure_ascii=False,
-        )
-        for r in records
+        json.dumps({name: r.text(name) for name in RECORD_PLACEHOLDERS}, ensure_ascii=False) for r in records
     )
 
 
 def new_jobs(
-    seeds: Sequence[QARecord],
-    pool: Sequence[QARecord],
+    seeds: Sequence[Record],
+    pool: Sequence[Record],
     template: PromptTemplate,
     fields: Sequence[str] = ("question", "context", "long_answer", "label"),
     n_per_seed: int = 1,
     examples_per_prompt: int = 3,
     seed: int = 0,
     sampling: dict[str, Any] | None = None,
+    labels: Sequence[str] = (),
 ) -> list[GenerationJob]:
     """One job per seed and sample: a new record asked for with the seed's label, shown the seed and
     `examples_per_prompt - 1` other training records drawn (reproducibly) from `pool`."""
@@ -137,16 +151,24 @@ def new_jobs(
             shown = [parent, *rng.sample(others, min(examples_per_prompt - 1, len(others)))]
             messages = template.render(record_values(parent) | {"examples": example_block(shown)})
             request = TeacherRequest.chat(messages, sample_index=sample, **(sampling or {}))
-            meta = {"example_ids": [record.id for record in shown], "requested_label": parent.label}
+            meta = {"example_ids": [record.id for record in shown], "requested_label": parent.target}
             jobs.append(
                 GenerationJob(
-                    request, f"{parent.id}-new-{sample}", "new", parent, fields, False, template.hash, meta
+                    request,
+                    f"{parent.id}-new-{sample}",
+                    "new",
+                    parent,
+                    fields,
+                    False,
+                    template.hash,
+                    meta,
+                    tuple(labels),
                 )
             )
     return jobs
 
 
-def build_or_reject(job: GenerationJob, values: dict[str, str], teacher: str) -> QARecord | str:
+def build_or_reject(job: GenerationJob, values: dict[str, str], teacher: str) -> Record | str:
     """The record, or the reason it is not a valid record (e.g. an inherited empty field)."""
     try:
         return job.to_record(values, teacher)

@@ -9,7 +9,6 @@ unless `keep_unanswered` is set.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,55 +17,57 @@ from taskexpert.augment.filters import Dropped
 from taskexpert.augment.parsing import normalize_label
 from taskexpert.augment.prompts import PromptTemplate
 from taskexpert.errors import ConfigError
-from taskexpert.records import LABELS, QARecord
+from taskexpert.records import Record
+from taskexpert.tasks.kinds.classification import parse_label
 from taskexpert.teachers.json_text import first_json_object
 from taskexpert.teachers.teacher import Teacher
 from taskexpert.teachers.types import TeacherRequest
-
-_LABEL_WORD = re.compile(r"\b(" + "|".join(LABELS) + r")\b", re.IGNORECASE)
 
 
 class Judge(Protocol):
     name: str
 
-    def predict(self, records: Sequence[QARecord]) -> list[str | None]: ...
+    def predict(self, records: Sequence[Record]) -> list[str | None]: ...
 
 
-def label_from_answer(text: str | None) -> str | None:
-    """The label of a judge's answer: the JSON `label` if there is one, else the first label word."""
+def label_from_answer(text: str | None, labels: Sequence[str]) -> str | None:
+    """The label of a judge's answer: the JSON `label` if there is one, else the first of `labels` in it."""
     if not text:
         return None
     payload = first_json_object(text)
     if payload is not None and isinstance(payload.get("label"), str):
-        label = normalize_label(payload["label"])
-        return label if label in LABELS else None
-    match = _LABEL_WORD.search(text)
-    return match.group(1).lower() if match else None
+        label = normalize_label(payload["label"], labels)
+        return label if label in labels else None
+    label, found = parse_label(text, labels, None, len(text), None)
+    return label if found else None
 
 
 class TeacherJudge:
-    def __init__(self, teacher: Teacher, template: PromptTemplate, max_new_tokens: int = 16) -> None:
+    def __init__(
+        self, teacher: Teacher, template: PromptTemplate, labels: Sequence[str], max_new_tokens: int = 16
+    ) -> None:
         template.check({"question", "context"})
         self.teacher = teacher
         self.template = template
+        self.labels = tuple(labels)
         self.max_new_tokens = max_new_tokens
         self.name = f"teacher:{teacher.name}"
 
-    def predict(self, records: Sequence[QARecord]) -> list[str | None]:
+    def predict(self, records: Sequence[Record]) -> list[str | None]:
         requests = [
             TeacherRequest.chat(
-                self.template.render({"question": r.question, "context": r.context}),
+                self.template.render({"question": r.text("question"), "context": r.text("context")}),
                 temperature=0.0,  # a judge answers, it does not sample
                 repetition_penalty=1.0,
                 max_new_tokens=self.max_new_tokens,
             )
             for r in records
         ]
-        return [label_from_answer(response.text) for response in self.teacher.generate(requests)]
+        return [label_from_answer(response.text, self.labels) for response in self.teacher.generate(requests)]
 
 
 class StudentJudge:
-    """A trained student run (`train.py` output directory) scoring the three labels of each record."""
+    """A trained student run (`train.py` output directory) scoring the task's labels of each record."""
 
     def __init__(self, run_dir: str | Path, batch_size: int = 8) -> None:
         self.run_dir = Path(run_dir)
@@ -86,19 +87,26 @@ class StudentJudge:
         from peft import PeftModel
 
         from taskexpert.data.encoding import ExampleEncoder
-        from taskexpert.data.prompts import PromptFormat
         from taskexpert.models.loading import load_model_and_tokenizer
+        from taskexpert.tasks import build_task
 
         run_cfg = OmegaConf.load(self.run_dir / ".hydra" / "config.yaml")
+        if "task" not in run_cfg:
+            raise ConfigError(
+                f"{self.run_dir} was trained before tasks were configurable (its config has no `task`): "
+                "train the judge again with this version"
+            )
+        task = build_task(run_cfg.task)
         base, tokenizer = load_model_and_tokenizer(run_cfg.model)
         self._model = PeftModel.from_pretrained(base, str(self.run_dir / "adapter")).eval()
-        prompt = PromptFormat(**OmegaConf.to_container(run_cfg.prompt), target=run_cfg.data.target)
-        self._encoder = ExampleEncoder(tokenizer, prompt, run_cfg.data.max_length, "label")
+        self._encoder = ExampleEncoder(
+            tokenizer, task, run_cfg.data.max_length, "label", target=run_cfg.data.target
+        )
         self._pad_id = tokenizer.pad_token_id
 
-    def predict(self, records: Sequence[QARecord]) -> list[str | None]:
+    def predict(self, records: Sequence[Record]) -> list[str | None]:
         from taskexpert.data.collate import EvalCollator
-        from taskexpert.models.label_scoring import score_labels
+        from taskexpert.models.label_sequences import score_task_labels
 
         if self._model is None:
             self._load()
@@ -107,8 +115,9 @@ class StudentJudge:
         labels: list[str | None] = []
         for start in range(0, len(examples), self.batch_size):
             batch = collate(examples[start : start + self.batch_size])
-            scores = score_labels(self._model, batch, self._encoder.label_first_token_ids)
-            labels.extend(LABELS[int(index)] for index in scores.argmax(dim=-1))
+            label_tokens = self._encoder.label_tokens
+            scores = score_task_labels(self._model, batch, label_tokens, self._pad_id)
+            labels.extend(label_tokens.names[int(index)] for index in scores.argmax(dim=-1))
         return labels
 
 
@@ -119,19 +128,19 @@ class LabelConsistencyFilter:
         self.judge = judge
         self.keep_unanswered = keep_unanswered
 
-    def apply(self, records: list[QARecord]) -> tuple[list[QARecord], list[Dropped]]:
+    def apply(self, records: list[Record]) -> tuple[list[Record], list[Dropped]]:
         if not records:
             return [], []
         kept, dropped = [], []
         for record, predicted in zip(records, self.judge.predict(records), strict=True):
             if predicted is None and not self.keep_unanswered:
                 dropped.append(Dropped(record, "judge_no_answer", self.judge.name))
-            elif predicted is not None and predicted != record.label:
+            elif predicted is not None and predicted != record.target:
                 dropped.append(
                     Dropped(
                         record,
                         "label_disagreement",
-                        f"{self.judge.name} says {predicted}, record says {record.label}",
+                        f"{self.judge.name} says {predicted}, record says {record.target}",
                     )
                 )
             else:

@@ -45,7 +45,8 @@ from taskexpert.augment.prompts import PromptTemplate
 from taskexpert.data.loading import load_splits
 from taskexpert.data.splits import Splits
 from taskexpert.errors import ConfigError, DataError
-from taskexpert.records import QARecord, write_jsonl
+from taskexpert.records import Record, write_jsonl
+from taskexpert.tasks import build_task
 from taskexpert.teachers import Teacher, build_teacher
 from taskexpert.teachers.types import TeacherRequest
 from taskexpert.utils.atomic import atomic_write_text
@@ -72,11 +73,12 @@ def llm2llm_settings(method: Any) -> dict[str, Any]:
 
 
 def llm2llm_jobs(
-    wrong: Sequence[tuple[QARecord, str]],
+    wrong: Sequence[tuple[Record, str]],
     template: PromptTemplate,
     n_per_wrong: int,
     iteration: int,
     sampling: dict[str, Any] | None = None,
+    labels: Sequence[str] = (),
 ) -> list[GenerationJob]:
     """One job per wrong example and sample: a new record like it, asked for its gold label.
 
@@ -86,24 +88,38 @@ def llm2llm_jobs(
     jobs = []
     for record, student_answer in wrong:
         values = record_values(record) | {
-            "rationale": record.rationale or record.long_answer or "(none given)",
+            "rationale": record.rationale or record.reference or "(none given)",
             "student_answer": student_answer,
         }
         messages = template.render(values)
         for sample in range(n_per_wrong):
             sample_index = (iteration - 1) * n_per_wrong + sample
             request = TeacherRequest.chat(messages, sample_index=sample_index, **(sampling or {}))
-            meta = {"iteration": iteration, "student_answer": student_answer, "requested_label": record.label}
+            meta = {
+                "iteration": iteration,
+                "student_answer": student_answer,
+                "requested_label": record.target,
+            }
             record_id = f"{record.id}-llm2llm-{iteration}-{sample}"
             jobs.append(
-                GenerationJob(request, record_id, "llm2llm", record, GENERATED, False, template.hash, meta)
+                GenerationJob(
+                    request,
+                    record_id,
+                    "llm2llm",
+                    record,
+                    GENERATED,
+                    False,
+                    template.hash,
+                    meta,
+                    tuple(labels),
+                )
             )
     return jobs
 
 
 def wrong_examples(
-    predictions: dict[str, dict[str, Any]], candidates: Sequence[QARecord], where: Path
-) -> list[tuple[QARecord, str]]:
+    predictions: dict[str, dict[str, Any]], candidates: Sequence[Record], where: Path
+) -> list[tuple[Record, str]]:
     """(record, the student's answer) for every candidate the student got wrong, in candidate order."""
     wrong = []
     for record in candidates:
@@ -115,7 +131,7 @@ def wrong_examples(
                 f"has no training prediction for {record.id}",
                 "the whole training split must be scored (trainer.limit_test_batches=null)",
             )
-        if row["pred"] != record.label:
+        if row["pred"] != record.target:
             wrong.append((record, str(row["pred"])))
     return wrong
 
@@ -139,7 +155,7 @@ def _train_iteration(
     run_dir: Path,
     iteration: int,
     user_extra: list[str],
-    extra: list[QARecord],
+    extra: list[Record],
     settings: dict[str, Any],
 ) -> tuple[dict[str, Any], float]:
     """Train (or find the finished training of) iteration `iteration`; (metrics, seconds spent)."""
@@ -164,8 +180,8 @@ def _generate(
     cfg: DictConfig,
     teacher: Teacher,
     template: PromptTemplate,
-    wrong: list[tuple[QARecord, str]],
-    previous: list[QARecord],
+    wrong: list[tuple[Record, str]],
+    previous: list[Record],
     seed_splits: Splits,
     embedder: SentenceEmbedder | None,
     iteration: int,
@@ -176,7 +192,8 @@ def _generate(
             record_filter.add_references(previous)
     method = cfg.method
     sampling = {"max_new_tokens": int(method.max_new_tokens)} if method.get("max_new_tokens") else {}
-    jobs = llm2llm_jobs(wrong, template, int(method.n_per_wrong), iteration, sampling)
+    labels = build_task(cfg.task).labels
+    jobs = llm2llm_jobs(wrong, template, int(method.n_per_wrong), iteration, sampling, labels)
     return generate_records(teacher, jobs, filters)
 
 
@@ -192,7 +209,7 @@ class Loop:
     teacher: Teacher
     template: PromptTemplate
     embedder: SentenceEmbedder | None
-    added: list[list[QARecord]]  # per finished iteration, the records it added
+    added: list[list[Record]]  # per finished iteration, the records it added
 
     def run_iteration(self, iteration: int) -> dict[str, Any]:
         """Train, find the errors, generate, and write the iteration's files; its history entry."""
@@ -233,7 +250,9 @@ def run_llm2llm(cfg: DictConfig) -> dict[str, Any]:
     template.check(PROMPT_PLACEHOLDERS)
     if not settings["from_scratch"] and cfg.get("peft") is None:
         raise ConfigError("method.from_scratch=false continues an adapter: it needs peft=lora or peft=prefix")
-    seed_splits = load_splits(cfg.data)  # seeds: the training split (with any data.extra_train of yours)
+    seed_splits = load_splits(
+        cfg.data, build_task(cfg.task)
+    )  # seeds: the training split (with any data.extra_train of yours)
     history = load_history(run_dir, settings)[: settings["iterations"]]
     if history:
         log.info("llm2llm: %d of %d iterations done in %s", len(history), settings["iterations"], run_dir)

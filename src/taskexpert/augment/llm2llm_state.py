@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from taskexpert.augment.generation import GenerationResult
 from taskexpert.errors import ConfigError, DataError
-from taskexpert.records import QARecord, iter_json_lines, read_jsonl, write_jsonl
+from taskexpert.records import Record, iter_json_lines, read_jsonl, write_jsonl
 from taskexpert.teachers import Teacher
 from taskexpert.utils.atomic import atomic_write_json, atomic_write_text
 from taskexpert.utils.json_lines import json_objects
@@ -84,19 +84,19 @@ def save_history(run_dir: Path, settings: dict[str, Any], entries: list[dict[str
     )
 
 
-def load_added(run_dir: Path, iterations: int) -> list[list[QARecord]]:
+def load_added(run_dir: Path, iterations: int) -> list[list[Record]]:
     """The records added by iterations 1..iterations, one list per iteration."""
     return [read_jsonl(added_path(run_dir, k)) for k in range(1, iterations + 1)]
 
 
-def current_extra(added: list[list[QARecord]], accumulate: bool) -> list[QARecord]:
+def current_extra(added: list[list[Record]], accumulate: bool) -> list[Record]:
     """The generated records the next student trains on: all so far, or only the latest iteration's."""
     if not added:
         return []
     return [record for batch in added for record in batch] if accumulate else list(added[-1])
 
 
-def write_if_changed(path: Path, records: list[QARecord]) -> Path:
+def write_if_changed(path: Path, records: list[Record]) -> Path:
     """Write records atomically, leaving the file (and its mtime) alone when the content is the same."""
     text = "".join(iter_json_lines(records))
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
@@ -125,10 +125,10 @@ def json_line(payload: dict[str, Any]) -> str:
 def history_entry(
     iteration: int,
     metrics: dict[str, Any],
-    seeds: list[QARecord],
+    seeds: list[Record],
     wrong_seeds: list,
     wrong_generated: list,
-    extra: list[QARecord],
+    extra: list[Record],
     result: GenerationResult,
     train_seconds: float,
 ) -> dict[str, Any]:
@@ -158,7 +158,7 @@ def write_final_outputs(
     run_dir: Path,
     settings: dict[str, Any],
     history: list[dict[str, Any]],
-    added: list[list[QARecord]],
+    added: list[list[Record]],
     teacher: Teacher,
     seconds: float,
 ) -> dict[str, Any]:
@@ -180,7 +180,7 @@ def write_final_outputs(
         "iterations": len(history),
         "seeds": history[-1]["seeds"] if history else 0,
         "kept": len(final),  # the final dataset: what `train.py data.extra_train=[...]` would add
-        "kept_by_label": dict(sorted(Counter(record.label for record in final).items())),
+        "kept_by_label": dict(sorted(Counter(record.target for record in final).items())),
         "added_total": sum(entry["added"] for entry in history),
         "requested": sum(entry["requested"] for entry in history),
         "teacher_calls": sum(entry["teacher_calls"] for entry in history),

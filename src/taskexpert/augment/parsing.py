@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from taskexpert.records import LABELS
 from taskexpert.teachers.json_text import first_json_object
 
 GENERATED_FIELDS = ("question", "context", "long_answer", "label", "rationale")
@@ -21,14 +20,16 @@ class Rejection:
     detail: str = ""
 
 
-def normalize_label(value: str) -> str:
-    """'Yes.', ' MAYBE ' -> 'yes', 'maybe'; anything else is returned lower-cased for the error message."""
-    return value.strip().strip(".!\"'").strip().lower()
+def normalize_label(value: str, labels: Sequence[str] = ()) -> str:
+    """The task's label written loosely ('Positive.', ' NEUTRAL ' -> 'positive', 'neutral', in the task's own
+    spelling); anything else is returned lower-cased for the error message."""
+    loose = value.strip().strip(".!\"'").strip().lower()
+    return next((label for label in labels if label.lower() == loose), loose)
 
 
-def parse_fields(text: str, fields: Sequence[str]) -> dict[str, str] | Rejection:
-    """The requested `fields` of the first JSON object in `text`, each a non-empty string; the label must be
-    one of yes/no/maybe. Keys the teacher added beyond `fields` are ignored."""
+def parse_fields(text: str, fields: Sequence[str], labels: Sequence[str] = ()) -> dict[str, str] | Rejection:
+    """The requested `fields` of the first JSON object in `text`, each a non-empty string; a `label` must be one
+    of `labels` (the task's). Keys the teacher added beyond `fields` are ignored."""
     payload = first_json_object(text)
     if payload is None:
         reason = "invalid_json" if "{" in text else "no_json_object"
@@ -44,8 +45,8 @@ def parse_fields(text: str, fields: Sequence[str]) -> dict[str, str] | Rejection
         if not value:
             return Rejection(f"empty_field:{name}")
         if name == "label":
-            value = normalize_label(value)
-            if value not in LABELS:
-                return Rejection("invalid_label", f"{payload[name]!r} is not one of {', '.join(LABELS)}")
+            value = normalize_label(value, labels)
+            if value not in labels:
+                return Rejection("invalid_label", f"{payload[name]!r} is not one of {', '.join(labels)}")
         values[name] = value
     return values

@@ -28,7 +28,8 @@ from taskexpert.augment.report import log_to_wandb, print_summary, write_outputs
 from taskexpert.data.loading import load_splits
 from taskexpert.data.splits import Splits
 from taskexpert.errors import ConfigError
-from taskexpert.records import QARecord
+from taskexpert.records import Record
+from taskexpert.tasks import build_task
 from taskexpert.teachers import Teacher, build_teacher
 from taskexpert.training.config_logging import loggable_config
 
@@ -40,7 +41,7 @@ def _sampling_overrides(block: Any) -> dict[str, Any]:
     return {"max_new_tokens": int(block.max_new_tokens)} if block.get("max_new_tokens") else {}
 
 
-def build_jobs(cfg: DictConfig, seeds: list[QARecord], pool: list[QARecord]) -> list[GenerationJob]:
+def build_jobs(cfg: DictConfig, seeds: list[Record], pool: list[Record]) -> list[GenerationJob]:
     """The jobs of every method block present in `cfg.method` (rewrite, then new)."""
     method = cfg.method
     blocks = [name for name in METHOD_BLOCKS if method.get(name) is not None]
@@ -67,6 +68,7 @@ def build_jobs(cfg: DictConfig, seeds: list[QARecord], pool: list[QARecord]) -> 
                 int(block.examples_per_prompt),
                 int(cfg.seed),
                 _sampling_overrides(block),
+                build_task(cfg.task).labels,
             )
     return jobs
 
@@ -97,7 +99,9 @@ def build_filters(cfg: DictConfig, splits: Splits, teacher: Teacher, embedder) -
     if judge_cfg.enabled:
         if judge_cfg.judge == "teacher":
             template = PromptTemplate.load(judge_cfg.prompt, cfg.paths.get("prompts_dir"))
-            judge = TeacherJudge(teacher, template, int(judge_cfg.max_new_tokens))
+            judge = TeacherJudge(
+                teacher, template, build_task(cfg.task).labels, int(judge_cfg.max_new_tokens)
+            )
         elif judge_cfg.judge == "student":
             if not judge_cfg.get("student_run_dir"):
                 raise ConfigError(
@@ -117,7 +121,7 @@ def _needs_embedder(cfg: DictConfig) -> bool:
     )
 
 
-def select_seeds(splits: Splits, max_seeds: int | None) -> list[QARecord]:
+def select_seeds(splits: Splits, max_seeds: int | None) -> list[Record]:
     if max_seeds is not None and int(max_seeds) < 1:
         raise ConfigError(f"method.max_seeds={max_seeds} must be >= 1 (or null for all)")
     return splits.train if max_seeds is None else splits.train[: int(max_seeds)]
@@ -135,7 +139,7 @@ def augment(cfg: DictConfig) -> dict[str, Any]:
         return run_llm2llm(cfg)
     started = time.perf_counter()
     run_dir = Path(cfg.paths.run_dir)
-    splits = load_splits(cfg.data)
+    splits = load_splits(cfg.data, build_task(cfg.task))
     seeds = select_seeds(splits, cfg.method.get("max_seeds"))
     jobs = build_jobs(cfg, seeds, splits.train)  # prompts and fields checked before any model loads
     embedder = SentenceEmbedder() if _needs_embedder(cfg) else None

@@ -28,7 +28,7 @@ from taskexpert.augment.jobs import GenerationJob, check_fields
 from taskexpert.augment.parsing import GENERATED_FIELDS
 from taskexpert.augment.prompts import PromptTemplate
 from taskexpert.errors import ConfigError
-from taskexpert.records import QARecord
+from taskexpert.records import Record
 from taskexpert.retrieval import Retriever, Selection, select_from_config
 from taskexpert.retrieval.embedders import Embedder
 from taskexpert.retrieval.selection import RetrievedRecord
@@ -91,7 +91,7 @@ def _plain(node: Any) -> Any:
 
 def example_block(
     retrieved: RetrievedRecord,
-    seeds: Sequence[QARecord],
+    seeds: Sequence[Record],
     count: int,
     context_words: int,
     rng: random.Random,
@@ -104,15 +104,16 @@ def example_block(
     shown = [nearest, *rng.sample(others, min(count - 1, len(others)))]
     lines = []
     for seed in shown:
-        context = " ".join(seed.context.split()[:context_words])
-        row = {"question": seed.question, "context": context, "long_answer": seed.long_answer}
-        lines.append(json.dumps({**row, "label": seed.label}, ensure_ascii=False))
+        context = " ".join(seed.text("context").split()[:context_words])
+        row = {"question": seed.text("question"), "context": context, "long_answer": seed.reference}
+        lines.append(json.dumps({**row, "label": seed.target}, ensure_ascii=False))
     return "\n".join(lines), [seed.id for seed in shown]
 
 
-def passage_parent(retrieved: RetrievedRecord) -> QARecord:
+def passage_parent(retrieved: RetrievedRecord) -> Record:
     """The retrieved passage as the parent a job inherits from: its text becomes the context."""
-    return QARecord(id=retrieved.passage.key, question="", context=retrieved.text, label="", source=SOURCE)
+    inputs = {"question": "", "context": retrieved.text}
+    return Record(id=retrieved.passage.key, inputs=inputs, target="", source=SOURCE)
 
 
 def provenance_meta(retrieved: RetrievedRecord, backend: str) -> dict[str, Any]:
@@ -124,7 +125,7 @@ def provenance_meta(retrieved: RetrievedRecord, backend: str) -> dict[str, Any]:
 
 def rebase_jobs(
     selection: Selection,
-    seeds: Sequence[QARecord],
+    seeds: Sequence[Record],
     template: PromptTemplate,
     instruction: str,
     fields: Sequence[str] = ("question", "rationale", "long_answer", "label"),
@@ -134,6 +135,7 @@ def rebase_jobs(
     seed: int = 0,
     sampling: dict[str, Any] | None = None,
     backend: str = "dense",
+    labels: Sequence[str] = (),
 ) -> list[GenerationJob]:
     """One job per selected passage and sample; the record keeps the passage as its context."""
     fields = check_fields(fields, GENERATED_FIELDS, "method.fields")
@@ -160,7 +162,10 @@ def rebase_jobs(
         for sample in range(n_per_passage):
             request = TeacherRequest.chat(messages, sample_index=sample, **(sampling or {}))
             record_id = f"{parent.id}-{SOURCE}-{sample}"
-            jobs.append(GenerationJob(request, record_id, SOURCE, parent, fields, True, template.hash, meta))
+            job = GenerationJob(
+                request, record_id, SOURCE, parent, fields, True, template.hash, meta, tuple(labels)
+            )
+            jobs.append(job)
     return jobs
 
 
@@ -217,13 +222,15 @@ def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, A
     from taskexpert.augment.progress import teacher_progress
     from taskexpert.augment.report import log_to_wandb, print_summary, write_outputs
     from taskexpert.data.loading import load_splits
+    from taskexpert.tasks import build_task
     from taskexpert.teachers import build_teacher
     from taskexpert.training.config_logging import loggable_config
 
     started = time.perf_counter()
     method = cfg.method
     run_dir = Path(cfg.paths.run_dir)
-    splits = load_splits(cfg.data)
+    task = build_task(cfg.task)
+    splits = load_splits(cfg.data, task)
     seeds = pipeline.select_seeds(splits, method.get("max_seeds"))
     template = PromptTemplate.load(method.prompt, cfg.paths.get("prompts_dir"))
     template.check(PROMPT_PLACEHOLDERS)  # a bad prompt fails before any index is built
@@ -245,6 +252,7 @@ def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, A
         int(cfg.seed),
         _sampling_overrides(method),
         retrieval_numbers["backend"],
+        task.labels,
     )
 
     dedup, diversity = cfg.filters.dedup, cfg.diversity

@@ -10,14 +10,14 @@ from rich.console import Console
 from rich.table import Table
 
 from taskexpert.augment.generation import RejectedItem
-from taskexpert.records import QARecord, write_jsonl
+from taskexpert.records import Record, write_jsonl
 from taskexpert.utils.atomic import atomic_write_json, atomic_write_text
 
 
 def write_outputs(
     run_dir: Path,
     output_cfg: Any,
-    records: list[QARecord],
+    records: list[Record],
     stats: dict[str, Any],
     rejected: list[RejectedItem],
 ) -> dict[str, Path]:

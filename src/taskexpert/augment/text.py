@@ -7,10 +7,9 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 
 from taskexpert.errors import ConfigError
-from taskexpert.records import QARecord
+from taskexpert.records import Record
 
 _WORD = re.compile(r"\w+(?:[-'.]\w+)*")  # keeps "30-day", "p=0.003" -> "p", "0.003"
-RECORD_TEXT_FIELDS = ("question", "context", "long_answer", "rationale")
 
 
 def words(text: str) -> list[str]:
@@ -27,13 +26,16 @@ def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
 
 
-def record_text(record: QARecord, fields: Iterable[str]) -> str:
-    """The named fields of a record joined by newlines (the text a filter or statistic looks at)."""
+def record_text(record: Record, fields: Iterable[str]) -> str:
+    """The named fields of a record joined by newlines (the text a filter or statistic looks at): input fields
+    by name, or `reference` (alias `long_answer`), `rationale`, `target`."""
     parts = []
     for name in fields:
-        if name not in RECORD_TEXT_FIELDS:
+        try:
+            parts.append(record.text(name))
+        except KeyError:
             raise ConfigError(
-                f"{name!r} is not a text field of a record: use {', '.join(RECORD_TEXT_FIELDS)}"
-            )
-        parts.append(getattr(record, name) or "")
+                f"{name!r} is not a text field of record {record.id}: use one of its inputs "
+                f"({', '.join(record.inputs)}), reference, rationale or target"
+            ) from None
     return "\n".join(parts)

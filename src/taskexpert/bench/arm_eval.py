@@ -17,11 +17,10 @@ from taskexpert.bench.data import encoder_for, evaluation_records, training_reco
 from taskexpert.bench.settings import BenchSettings, model_dir
 from taskexpert.data.collate import EvalCollator, TrainCollator
 from taskexpert.models.adapters import apply_adapter
-from taskexpert.models.answer_parsing import ANSWER_PHRASE, parse_answer
 from taskexpert.models.decoding import greedy_generate
-from taskexpert.models.label_scoring import score_labels
+from taskexpert.models.label_sequences import score_task_labels
 from taskexpert.models.loading import load_model_and_tokenizer
-from taskexpert.records import LABELS
+from taskexpert.tasks import load_task
 
 FORMAT_LEARNING_RATE = {"lora": 1e-3, "prefix": 1e-2}
 
@@ -77,12 +76,11 @@ def _batches(tokenizer, settings: BenchSettings, eval_mode: str, count: int) -> 
     return [collate(examples[start : start + size]) for start in range(0, len(examples), size)]
 
 
-def label_scoring_pass(model, batches, label_token_ids) -> list[str]:
+def label_scoring_pass(model, batches, label_tokens, pad_token_id: int) -> list[str]:
     predictions = []
     for batch in batches:
-        predictions += [
-            LABELS[i] for i in score_labels(model, batch, label_token_ids).argmax(dim=-1).tolist()
-        ]
+        scores = score_task_labels(model, batch, label_tokens, pad_token_id)
+        predictions += [label_tokens.names[i] for i in scores.argmax(dim=-1).tolist()]
     return predictions
 
 
@@ -97,7 +95,8 @@ def generate_and_parse_pass(
         for tokens, text in zip(
             generated, tokenizer.batch_decode(generated, skip_special_tokens=True), strict=True
         ):
-            label, ok = parse_answer(text, ANSWER_PHRASE, 40, "maybe")
+            task = load_task()
+            label, ok = task.kind.read_generated(task, text)
             predictions.append(label)
             parsed.append(ok)
             new_tokens.append(len(tokens))
@@ -112,12 +111,12 @@ def run(settings: BenchSettings, peft: str) -> dict:
     count = settings.eval_examples
     label_batches = _batches(tokenizer, settings, "label", count)
     generate_batches = _batches(tokenizer, settings, "generate", count)
-    label_token_ids = encoder_for(tokenizer, settings.max_length).label_first_token_ids
+    label_tokens = encoder_for(tokenizer, settings.max_length).label_tokens
     examples = sum(len(b["ids"]) for b in label_batches)
     timings: dict[str, list[float]] = {"label_scoring": [], "generate_and_parse": []}
     for _ in range(settings.repeats):  # interleaved, so load changes hit both methods alike
         start = time.perf_counter()
-        scored = label_scoring_pass(model, label_batches, label_token_ids)
+        scored = label_scoring_pass(model, label_batches, label_tokens, tokenizer.pad_token_id)
         timings["label_scoring"].append(time.perf_counter() - start)
         start = time.perf_counter()
         generated, parsed, new_tokens = generate_and_parse_pass(

@@ -98,7 +98,7 @@ def setup_section(results: Results, environment: dict) -> str:
         f"LoRA r={settings['lora_rank']}, alpha={settings['lora_alpha']}, dropout 0.1 on {', '.join(settings['lora_targets'])}; "
         f"prefix tuning with {settings['prefix_tokens']} virtual tokens; AdamW lr {settings['learning_rate']}, "
         "linear schedule with 10% warm-up, gradient clipping 1.0.",
-        f"- Data: {data['examples']} invented records with PubMedQA's lengths (questions 10–19 words, contexts 200–300 "
+        f"- Data: {data['examples']} invented records with the default task's lengths (questions 10–19 words, contexts 200–300 "
         f"words, label target ` the answer to the question given the context is <label>.`): "
         f"{data['mean_tokens']:.0f} tokens per example on average (min {data['min_tokens']}, median "
         f"{data['median_tokens']:.0f}, max {data['max_tokens']}), {data['mean_answer_tokens']:.0f} of them answer tokens; "

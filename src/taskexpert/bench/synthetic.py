@@ -1,6 +1,7 @@
-"""Invented PubMedQA-shaped records: real length distribution, made-up sentences.
+"""Invented records shaped like the default task's (a biomedical question and abstract): real length
+distribution, made-up sentences.
 
-PubMedQA questions run about 15 words and contexts about 200-300 words. The words below are drawn at random
+Its questions run about 15 words and its contexts about 200-300 words. The words below are drawn at random
 (common English function words mixed with generic clinical vocabulary), so token counts per word resemble
 abstracts while the text itself means nothing.
 """
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import random
 
-from taskexpert.records import LABELS, QARecord
+from taskexpert.records import Record
+from taskexpert.tasks import load_task
 
 
 def _word_list(text: str) -> tuple[str, ...]:
@@ -64,29 +66,31 @@ def _sentences(rng: random.Random, word_count: int) -> str:
     return " ".join(sentences)
 
 
-def synthetic_record(rng: random.Random, index: int) -> QARecord:
-    """One record: a ~15-word question, a 200-300-word context, a short long answer, a random label."""
+def synthetic_record(rng: random.Random, index: int) -> Record:
+    """One record of the default task: a ~15-word question (its main field), a 200-300-word context (its
+    truncated field), a short long answer (the reference), a random label."""
+    task = load_task()
     question = f"{rng.choice(_QUESTION_OPENERS)} {' '.join(_words(rng, rng.randint(10, 19)))}?"
-    return QARecord(
+    inputs = {task.main_field: question, str(task.truncate_field): _sentences(rng, rng.randint(200, 300))}
+    return Record(
         id=f"synthetic-{index}",
-        question=question,
-        context=_sentences(rng, rng.randint(200, 300)),
-        long_answer=_sentences(rng, rng.randint(20, 40)),
-        label=rng.choice(LABELS),
+        inputs=inputs,
+        reference=_sentences(rng, rng.randint(20, 40)),
+        target=rng.choice(task.labels),
     )
 
 
-def synthetic_records(count: int, seed: int = 0) -> list[QARecord]:
+def synthetic_records(count: int, seed: int = 0) -> list[Record]:
     rng = random.Random(seed)
     return [synthetic_record(rng, index) for index in range(count)]
 
 
-def fixed_length_records(count: int, word_count: int, seed: int = 0) -> list[QARecord]:
+def fixed_length_records(count: int, word_count: int, seed: int = 0) -> list[Record]:
     """Records with contexts of exactly `word_count` words: for scaling with sequence length."""
     rng = random.Random(seed)
     records = []
     for index in range(count):
         record = synthetic_record(rng, index)
-        record.context = _sentences(rng, word_count)
+        record.inputs[str(load_task().truncate_field)] = _sentences(rng, word_count)
         records.append(record)
     return records

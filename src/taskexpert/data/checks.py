@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from taskexpert.errors import DataError
-from taskexpert.records import QARecord
+from taskexpert.records import Record
 
 
-def check_unique_ids(records: Iterable[QARecord], source: str) -> None:
+def check_unique_ids(records: Iterable[Record], source: str) -> None:
     seen: set[str] = set()
     for record in records:
         if record.id in seen:
@@ -16,7 +16,7 @@ def check_unique_ids(records: Iterable[QARecord], source: str) -> None:
         seen.add(record.id)
 
 
-def check_no_test_leak(train: Iterable[QARecord], test_ids: set[str], source: str) -> None:
+def check_no_test_leak(train: Iterable[Record], test_ids: set[str], source: str) -> None:
     """A training record may not be an evaluation (validation or test) item, nor be generated from one."""
     for record in train:
         if record.id in test_ids:

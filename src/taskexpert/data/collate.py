@@ -42,7 +42,8 @@ class EvalCollator:
             "input_ids": _pad([e.eval_ids for e in examples], self.pad_token_id),
             "attention_mask": _pad([[1] * len(e.eval_ids) for e in examples], 0),
             "lengths": torch.tensor([len(e.eval_ids) for e in examples], dtype=torch.long),
-            "gold": torch.tensor([e.gold for e in examples], dtype=torch.long),
+            "golds": [e.golds for e in examples],
+            "groups": [e.group for e in examples],
             "ids": [e.id for e in examples],
         }
 

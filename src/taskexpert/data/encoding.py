@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from taskexpert.data.prompts import PromptFormat
 from taskexpert.errors import ConfigError, DataError
-from taskexpert.records import LABELS, QARecord
+from taskexpert.records import Record
+from taskexpert.tasks.task import Task, check_eval_mode
 
 IGNORE_INDEX = -100  # positions the loss skips: the prompt and the padding
 
@@ -17,34 +18,58 @@ class EncodedExample:
     input_ids: list[int]  # prompt + target + eos, for training
     labels: list[int]  # IGNORE_INDEX over the prompt: the loss covers the answer only
     eval_ids: list[int]  # prompt + decision prefix (label scoring), or prompt alone (generation)
-    gold: int  # index of the gold label in LABELS
+    golds: tuple[str, ...]  # the gold answers (the first is the target): a label name, a final answer, a span
+    group: str | None = None  # the value of task.group_by, for per-group metrics
+
+
+@dataclass(frozen=True)
+class LabelTokens:
+    """Each label's token ids after the decision prefix, in the task's label order."""
+
+    names: tuple[str, ...]
+    sequences: tuple[tuple[int, ...], ...]
+    normalize: str = "none"  # none = sum of the label tokens' log-probabilities, mean = their mean
+
+    @property
+    def single_token(self) -> bool:
+        """Every label is one token (then all are told apart by one next-token distribution)."""
+        return all(len(ids) == 1 for ids in self.sequences)
+
+    @property
+    def first_token_ids(self) -> list[int]:
+        return [ids[0] for ids in self.sequences]
 
 
 class ExampleEncoder:
-    """Turns records into token ids with one tokenizer and one prompt format."""
+    """Turns records into token ids with one tokenizer, one task and one target layout."""
 
     def __init__(
-        self, tokenizer, prompt_format: PromptFormat, max_length: int, eval_mode: str = "label"
+        self,
+        tokenizer,
+        task: Task,
+        max_length: int,
+        eval_mode: str | None = None,
+        target: str | None = None,
+        missing_rationale: str = "label_only",
     ) -> None:
         self.tokenizer = tokenizer
-        self.format = prompt_format
+        self.task = task
+        self.format = PromptFormat.for_task(task, target, missing_rationale)
         self.max_length = max_length
-        self.eval_mode = eval_mode
-        if eval_mode == "label" and not prompt_format.label_comes_first:
+        self.eval_mode = eval_mode or task.eval_mode
+        check_eval_mode(task, self.eval_mode)
+        if self.eval_mode == "label" and not self.format.label_comes_first:
             raise ConfigError(
-                f"label scoring needs a target that starts with the decision, but data.target={prompt_format.target}: "
-                "use eval.mode=generate, or a target such as label or label_then_long_answer"
+                f"label scoring needs a target that starts with the decision, but data.target={self.format.target}: "
+                "use eval.mode=generate, or a target that starts with the decision"
             )
         self.leading_special_ids = self._leading_special_ids()
-        self.prefix_ids = self._encode(prompt_format.decision_prefix)
-        self.suffix_ids = self._encode(prompt_format.decision.split("{label}", 1)[1])
-        self.label_ids = {label: self._label_ids(label) for label in LABELS}
-        first_tokens = [ids[0] for ids in self.label_ids.values()]
-        if len(set(first_tokens)) != len(LABELS):
-            raise ConfigError(
-                f"the label words {LABELS} share a first token with this tokenizer; label scoring cannot tell them apart"
-            )
-        self.label_first_token_ids = first_tokens
+        self.prefix_ids = self._encode(self.format.decision_prefix)
+        self.suffix_ids = self._encode(self.format.decision_suffix)
+        self.label_tokens: LabelTokens | None = None
+        if task.labels:
+            sequences = tuple(tuple(self._label_ids(label)) for label in task.labels)
+            self.label_tokens = LabelTokens(task.labels, sequences, task.label_normalize)
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
@@ -66,32 +91,38 @@ class ExampleEncoder:
             raise ConfigError(f"the decision prefix {prefix!r} does not tokenize stably before {label!r}")
         return full[len(self.prefix_ids) :]
 
-    def _decision_ids(self, label: str) -> list[int]:
-        return self.prefix_ids + self.label_ids[label] + self.suffix_ids
+    def _decision_ids(self, record: Record) -> list[int]:
+        if self.label_tokens is not None:  # the label's ids exactly as label scoring sees them
+            index = self.label_tokens.names.index(record.target)
+            return self.prefix_ids + list(self.label_tokens.sequences[index]) + self.suffix_ids
+        return self._encode(self.format.decision_text(record.target))
 
-    def encode(self, records: list[QARecord], source: str) -> list[EncodedExample]:
-        """Encode records; the context is truncated (from its end) to fit `max_length`."""
+    def encode(self, records: list[Record], source: str) -> list[EncodedExample]:
+        """Encode records; the task's truncated field is cut (from its end) to fit `max_length`."""
         parts = [self.format.input_parts(record) for record in records]
         heads = self.tokenizer([p[0] for p in parts], add_special_tokens=False)["input_ids"]
-        contexts = self.tokenizer([p[1] for p in parts], add_special_tokens=False)["input_ids"]
+        middles = self.tokenizer([p[1] for p in parts], add_special_tokens=False)["input_ids"]
         tails = self.tokenizer([p[2] for p in parts], add_special_tokens=False)["input_ids"]
         eos = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
+        group_by = self.task.group_by
         examples = []
-        for record, head, context, tail in zip(records, heads, contexts, tails, strict=True):
+        for record, head, middle, tail in zip(records, heads, middles, tails, strict=True):
             target: list[int] = []
             for name, text in self.format.target_pieces(record):
-                target += self._decision_ids(record.label) if name == "decision" else self._encode(text)
+                target += self._decision_ids(record) if name == "decision" else self._encode(text)
             target += eos
             fixed = len(self.leading_special_ids) + len(head) + len(tail) + len(target)
             room = self.max_length - fixed
             if room <= 0:
+                untruncated = [n for n in self.task.input_fields if n != self.format.truncate_field]
                 raise DataError(
                     f"{source}, record {record.id}",
-                    "question",
-                    f"needs {fixed} tokens without its context",
+                    untruncated[0] if untruncated else self.task.input_fields[0],
+                    f"needs {fixed} tokens"
+                    + (f" without its {self.format.truncate_field}" if self.format.truncate_field else ""),
                     f"raise data.max_length above {self.max_length}",
                 )
-            prompt = self.leading_special_ids + head + context[:room] + tail
+            prompt = self.leading_special_ids + head + middle[:room] + tail
             eval_tail = self.prefix_ids if self.eval_mode == "label" else []
             examples.append(
                 EncodedExample(
@@ -99,7 +130,8 @@ class ExampleEncoder:
                     input_ids=prompt + target,
                     labels=[IGNORE_INDEX] * len(prompt) + target,
                     eval_ids=prompt + eval_tail,
-                    gold=LABELS.index(record.label),
+                    golds=self.task.golds(record),
+                    group=str(record.meta.get(group_by, "")) if group_by else None,
                 )
             )
         return examples

@@ -1,63 +1,105 @@
-"""From the `data` config to checked train/validation/test records."""
+"""From the `data` config to checked train/validation/test records of a task."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from taskexpert.data.checks import check_no_test_leak, check_unique_ids
-from taskexpert.data.readers import read_ground_truth, read_records
-from taskexpert.data.splits import Splits, drllama_split, official_split
+from taskexpert.data.splits import Splits, limit_splits, split_dataset
 from taskexpert.errors import ConfigError
+from taskexpert.records import Record, read_jsonl, validate_record
+from taskexpert.tasks.readers import READERS
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
+# Top-level data keys a reader also receives as options (kept at the top level for older data configs).
+READER_KEYS = ("format", "subset", "hub_split")
 
 
 def resolve_data_path(path: str | None) -> str:
-    """`sample:NAME` names a file of the bundled sample; anything else is a path or a hub id."""
+    """`sample:NAME` names a file or folder of the bundled samples; anything else is a path or a hub id."""
     if not path:
         raise ConfigError(
-            "data.path is not set: point it at ori_pqal.json, a JSONL/Parquet file, or a hub id"
+            "data.path is not set: point it at the dataset's file or folder (or a hub id with a hub reader)"
         )
     if path.startswith("sample:"):
         return str(SAMPLE_DIR / path.removeprefix("sample:"))
     return path
 
 
-def _split(records, data_cfg: Any, path: str) -> Splits:
-    split_cfg = data_cfg.split
-    if split_cfg.name == "drllama":
-        return drllama_split(records, split_cfg.train_size, split_cfg.val_size, split_cfg.test_size)
-    if split_cfg.name == "official":
-        ground_truth_path = (
-            resolve_data_path(data_cfg.ground_truth)
-            if data_cfg.get("ground_truth")
-            else str(Path(path).with_name("test_ground_truth.json"))
-        )
-        ground_truth = read_ground_truth(ground_truth_path)
-        return official_split(
-            records, ground_truth, ground_truth_path, split_cfg.val_size, split_cfg.train_size, split_cfg.seed
-        )
-    raise ConfigError(f"data.split.name={split_cfg.name!r} is unknown: use drllama or official")
+def reader_options(data_cfg: Any) -> dict[str, Any]:
+    options = dict(data_cfg.get("options") or {})
+    for key in READER_KEYS:
+        if data_cfg.get(key) is not None:
+            options.setdefault(key, data_cfg.get(key))
+    return options
 
 
-def load_splits(data_cfg: Any) -> Splits:
-    """Read the main data, split it, and mix in `extra_train` files after checking them for leaks."""
+def _as_record(item: Record | dict[str, Any], source: str, where: str) -> Record:
+    """A reader's raw example (id, inputs, target, reference, meta) as a record of `source`."""
+    if isinstance(item, Record):
+        return item
+    return validate_record(Record(source=source, **item), where)
+
+
+def read_main_data(data_cfg: Any, task: Any = None) -> tuple[dict[str, list[Record]], str]:
+    """Split name -> records of `data.path` read by `data.reader`, each checked against the task."""
     path = resolve_data_path(data_cfg.path)
-    hub_options = {"subset": data_cfg.get("subset"), "split": data_cfg.get("hub_split", "train")}
-    records = read_records(
-        path, data_cfg.get("format", "auto"), **(hub_options if data_cfg.get("format") == "hub" else {})
-    )
-    check_unique_ids(records, path)
-    splits = _split(records, data_cfg, path)
-    limit = data_cfg.get("train_limit")
-    if limit is not None:  # a low-data study limits the seed set; augmented files still come on top
-        splits.train = splits.train[:limit]
+    reader = data_cfg.get("reader")
+    if not reader:
+        raise ConfigError("data.reader is not set: name the reader of the dataset's files (conf/data/*.yaml)")
+    if reader not in READERS:
+        raise ConfigError(f"data.reader={reader!r} is unknown: use one of {', '.join(sorted(READERS))}")
+    raw = READERS[reader](Path(path), reader_options(data_cfg))
+    source = task.name if task is not None else reader
+    dataset = {}
+    for split, items in raw.items():
+        records = [_as_record(item, source, f"{path}, record {item_id(item)}") for item in items]
+        if task is not None:
+            for record in records:
+                task.validate(record, f"{path}, record {record.id}")
+        dataset[split] = records
+    return dataset, path
+
+
+def item_id(item: Record | dict[str, Any]) -> str:
+    return item.id if isinstance(item, Record) else str(item.get("id"))
+
+
+def read_extra(path: str, task: Any = None) -> list[Record]:
+    """An augmented file (our JSONL record format, old or new), checked against the task."""
+    records = read_jsonl(resolve_data_path(path))
+    if task is not None:
+        for record in records:
+            task.validate(record, f"{path}, record {record.id}")
+    return records
+
+
+def load_splits(data_cfg: Any, task: Any = None) -> Splits:
+    """Read the main data, split it, draw the low-data and test limits, and mix in `extra_train` files after
+    checking them for leaks. `task` (a taskexpert.tasks.Task) checks every record's fields and target."""
+    dataset, path = read_main_data(data_cfg, task)
+    check_unique_ids([record for records in dataset.values() for record in records], path)
+    stratify = task is not None and task.kind.name == "classification"
+    splits = limit_splits(split_dataset(dataset, data_cfg, path), data_cfg, stratify)
+    splits.settings = {
+        "reader": data_cfg.get("reader"),
+        "path": path,
+        "split": OmegaConf.to_container(data_cfg.split)
+        if OmegaConf.is_config(data_cfg.split)
+        else data_cfg.split,
+        **{key: data_cfg.get(key) for key in ("train_limit", "train_fraction", "test_limit")},
+        "seed_set_size": len(splits.train),  # before extra_train files are added
+    }
     evaluation_ids = {r.id for r in splits.validation} | {r.id for r in splits.test}
-    for extra_path in data_cfg.get("extra_train") or []:
-        extra = read_records(resolve_data_path(str(extra_path)))
-        check_unique_ids(extra, str(extra_path))
-        check_no_test_leak(extra, evaluation_ids, str(extra_path))
+    extra_paths = [str(extra_path) for extra_path in data_cfg.get("extra_train") or []]
+    for extra_path in extra_paths:
+        extra = read_extra(extra_path, task)
+        check_unique_ids(extra, extra_path)
+        check_no_test_leak(extra, evaluation_ids, extra_path)
         splits.train = splits.train + extra
+    splits.settings["extra_train"] = extra_paths
     check_unique_ids(splits.train, "the training data (main file and data.extra_train)")
     return splits

@@ -1,18 +1,29 @@
-"""Train/validation/test splits: Dr. LLaMA's file-order split and the official test set."""
+"""Train/validation/test splits: a dataset's own splits, Dr. LLaMA's file-order split, and seeded draws.
+
+A split is chosen by `data.split.name` from a registry: `own` and `drllama` here; a reader may register the
+split its dataset defines (e.g. `official`, a test set given by a ground-truth file).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from taskexpert.errors import ConfigError, DataError
-from taskexpert.records import QARecord
+from taskexpert.records import Record
+
+SplitFunction = Callable[[dict[str, list[Record]], Any, str], "Splits"]
+SPLITS: dict[str, SplitFunction] = {}
 
 
 @dataclass
 class Splits:
-    train: list[QARecord]
-    validation: list[QARecord]
-    test: list[QARecord]
+    train: list[Record]
+    validation: list[Record]
+    test: list[Record]
+    settings: dict[str, Any] = field(default_factory=dict)  # how they were drawn, for splits.json
 
     def ids(self) -> dict[str, list[str]]:
         return {
@@ -20,8 +31,50 @@ class Splits:
         }
 
 
+def register_split(name: str) -> Callable[[SplitFunction], SplitFunction]:
+    """Register `split(dataset, data_cfg, path) -> Splits` as `data.split.name: <name>`."""
+
+    def add(function: SplitFunction) -> SplitFunction:
+        SPLITS[name] = function
+        return function
+
+    return add
+
+
+def _in_file_order(records: Sequence[Record], chosen: Sequence[Record]) -> list[Record]:
+    keep = {id(record) for record in chosen}
+    return [record for record in records if id(record) in keep]
+
+
+def _stratify_labels(records: Sequence[Record], stratify: bool) -> list[str] | None:
+    """The targets to stratify a draw by, when asked and when every class has at least two records."""
+    if not stratify:
+        return None
+    labels = [record.target for record in records]
+    return labels if min(Counter(labels).values()) >= 2 else None
+
+
+def draw(
+    records: Sequence[Record], size: int, seed: int, stratify: bool
+) -> tuple[list[Record], list[Record]]:
+    """(chosen, rest): `size` records drawn with `seed`, stratified by target when asked (classification);
+    both parts keep file order."""
+    from sklearn.model_selection import train_test_split
+
+    if size <= 0 or size >= len(records):
+        return (list(records), []) if size >= len(records) else ([], list(records))
+    labels = _stratify_labels(records, stratify)
+    if labels is not None and size < len(set(labels)):
+        labels = None  # fewer records than classes: a stratified draw is impossible
+    try:
+        chosen, rest = train_test_split(list(records), train_size=size, random_state=seed, stratify=labels)
+    except ValueError:  # a class too small for the requested share: draw without stratification
+        chosen, rest = train_test_split(list(records), train_size=size, random_state=seed)
+    return _in_file_order(records, chosen), _in_file_order(records, rest)
+
+
 def drllama_split(
-    records: list[QARecord], train_size: int = 450, val_size: int = 50, test_size: int = 500
+    records: list[Record], train_size: int = 450, val_size: int = 50, test_size: int = 500
 ) -> Splits:
     """File order: the first `train_size` train, the next `val_size` validation, the next `test_size` test."""
     needed = train_size + val_size + test_size
@@ -37,52 +90,111 @@ def drllama_split(
     )
 
 
+@register_split("drllama")
+def _drllama(dataset: dict[str, list[Record]], data_cfg: Any, path: str) -> Splits:
+    if set(dataset) != {"train"}:
+        raise ConfigError(
+            f"data.split.name=drllama cuts one file in order, but this dataset has the splits "
+            f"{', '.join(dataset)}: use data.split.name=own"
+        )
+    split_cfg = data_cfg.split
+    return drllama_split(dataset["train"], split_cfg.train_size, split_cfg.val_size, split_cfg.test_size)
+
+
+@register_split("own")
+def own_split(dataset: dict[str, list[Record]], data_cfg: Any, path: str) -> Splits:
+    """The dataset's own train and test; its validation split if it ships one, else `split.val_size` records
+    drawn from train (seeded with `split.seed`, stratified by label when `split.stratify`)."""
+    if "train" not in dataset or "test" not in dataset:
+        raise ConfigError(
+            f"{path} gives the splits {', '.join(dataset) or 'none'}, but data.split.name=own needs train and "
+            "test: use data.split.name=drllama for one file, or name the files (reader option split_files)"
+        )
+    split_cfg = data_cfg.split
+    if dataset.get("validation"):
+        train, validation = list(dataset["train"]), list(dataset["validation"])
+    else:
+        val_size = int(split_cfg.get("val_size") or 0)
+        if val_size >= len(dataset["train"]):
+            raise ConfigError(
+                f"data.split.val_size={val_size} takes all {len(dataset['train'])} training records: lower it"
+            )
+        validation, train = draw(
+            dataset["train"], val_size, int(split_cfg.get("seed") or 0), bool(split_cfg.get("stratify", True))
+        )
+    return Splits(train=train, validation=validation, test=list(dataset["test"]))
+
+
+def split_dataset(dataset: dict[str, list[Record]], data_cfg: Any, path: str) -> Splits:
+    name = data_cfg.split.name
+    if name not in SPLITS:
+        raise ConfigError(f"data.split.name={name!r} is unknown: use one of {', '.join(sorted(SPLITS))}")
+    return SPLITS[name](dataset, data_cfg, path)
+
+
+def limit_splits(splits: Splits, data_cfg: Any, stratify: bool) -> Splits:
+    """`train_limit` (N) or `train_fraction` (F) draws the low-data seed set from train (seeded with
+    `split.seed`, stratified by label for classification); `test_limit` keeps the first N test items."""
+    limit, fraction = data_cfg.get("train_limit"), data_cfg.get("train_fraction")
+    if limit is not None and fraction is not None:
+        raise ConfigError("set data.train_limit or data.train_fraction, not both")
+    if fraction is not None:
+        if not 0 < float(fraction) <= 1:
+            raise ConfigError(f"data.train_fraction={fraction} must be in (0, 1]")
+        limit = max(1, round(float(fraction) * len(splits.train)))
+    if limit is not None:
+        if int(limit) < 1:
+            raise ConfigError(f"data.train_limit={limit} must be at least 1")
+        seed = int(data_cfg.split.get("seed") or 0)
+        splits.train, _ = draw(splits.train, int(limit), seed, stratify)
+    test_limit = data_cfg.get("test_limit")
+    if test_limit is not None:
+        if int(test_limit) < 1:
+            raise ConfigError(f"data.test_limit={test_limit} must be at least 1")
+        splits.test = splits.test[: int(test_limit)]
+    return splits
+
+
 def official_split(
-    records: list[QARecord],
+    records: list[Record],
     ground_truth: dict[str, str],
     ground_truth_path: str,
     val_size: int = 50,
     train_size: int | None = 450,
     seed: int = 0,
 ) -> Splits:
-    """Test = exactly the ground-truth PMIDs; validation and train drawn label-stratified from the rest."""
+    """Test = exactly the ground-truth ids; validation and train drawn label-stratified from the rest."""
     from sklearn.model_selection import train_test_split
 
     by_id = {record.id: record for record in records}
-    missing = [pmid for pmid in ground_truth if pmid not in by_id]
+    missing = [record_id for record_id in ground_truth if record_id not in by_id]
     if missing:
         raise DataError(
             ground_truth_path,
             missing[0],
-            "is a test PMID not found in the data file",
+            "is a test id not found in the data file",
             f"{len(missing)} missing",
         )
-    for pmid, label in ground_truth.items():
-        if by_id[pmid].label != label:
+    for record_id, label in ground_truth.items():
+        if by_id[record_id].target != label:
             raise DataError(
-                ground_truth_path, pmid, f"says {label!r} but the data file says {by_id[pmid].label!r}"
+                ground_truth_path,
+                record_id,
+                f"says {label!r} but the data file says {by_id[record_id].target!r}",
             )
-    test = [by_id[pmid] for pmid in ground_truth]
+    test = [by_id[record_id] for record_id in ground_truth]
     rest = [record for record in records if record.id not in ground_truth]
     if train_size is not None and train_size + val_size > len(rest):
         raise ConfigError(
             f"official split: {train_size}+{val_size} requested but {len(rest)} non-test records"
         )
-    labels = [record.label for record in rest]
-    stratify = labels if min(labels.count(label) for label in set(labels)) >= 2 else None
-    train, validation = train_test_split(rest, test_size=val_size, random_state=seed, stratify=stratify)
+    train, validation = train_test_split(
+        rest, test_size=val_size, random_state=seed, stratify=_stratify_labels(rest, True)
+    )
     if train_size is not None and train_size < len(train):
-        train_labels = [record.label for record in train]
-        keep_stratified = min(train_labels.count(label) for label in set(train_labels)) >= 2
         train, _ = train_test_split(
-            train,
-            train_size=train_size,
-            random_state=seed,
-            stratify=train_labels if keep_stratified else None,
+            train, train_size=train_size, random_state=seed, stratify=_stratify_labels(train, True)
         )
-    order = {record.id: index for index, record in enumerate(records)}  # keep file order inside each split
     return Splits(
-        train=sorted(train, key=lambda r: order[r.id]),
-        validation=sorted(validation, key=lambda r: order[r.id]),
-        test=test,
+        train=_in_file_order(records, train), validation=_in_file_order(records, validation), test=test
     )

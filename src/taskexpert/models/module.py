@@ -9,11 +9,11 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from taskexpert.metrics import classification_metrics
-from taskexpert.models.answer_parsing import ANSWER_PHRASE, parse_answer
+from taskexpert.data.encoding import LabelTokens
 from taskexpert.models.decoding import greedy_generate
-from taskexpert.models.label_scoring import answer_only_loss, score_labels, supports_answer_only_logits
-from taskexpert.records import LABELS
+from taskexpert.models.label_scoring import answer_only_loss, supports_answer_only_logits
+from taskexpert.models.label_sequences import score_task_labels
+from taskexpert.tasks.task import Task
 
 
 @dataclass
@@ -27,11 +27,10 @@ class OptimizerSettings:
 
 @dataclass
 class EvalSettings:
-    mode: str = "label"  # label (scoring) | generate (Dr. LLaMA's generate-and-parse)
+    mode: str = (
+        "label"  # label (scoring each label) | generate (generate, then read the answer: task.generate)
+    )
     max_new_tokens: int = 32
-    answer_phrase: str = ANSWER_PHRASE
-    parse_window: int = 40
-    default_label: str = "maybe"
 
 
 class QAModule(pl.LightningModule):
@@ -39,14 +38,16 @@ class QAModule(pl.LightningModule):
         self,
         model,
         tokenizer,
-        label_token_ids: list[int],
+        task: Task,
+        label_tokens: LabelTokens | None,
         optimizer: OptimizerSettings,
         evaluation: EvalSettings,
     ) -> None:
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
-        self.label_token_ids = label_token_ids
+        self.task = task
+        self.label_tokens = label_tokens
         self.optimizer_settings = optimizer
         self.eval_settings = evaluation
         self.strict_loading = False  # checkpoints hold the trainable weights only
@@ -94,12 +95,18 @@ class QAModule(pl.LightningModule):
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
 
     # --- evaluation -----------------------------------------------------------------------------------------
-    def _predict(self, batch: dict) -> tuple[list[str], list[dict[str, float]], list[str | None]]:
+    def _predict(self, batch: dict) -> list[dict[str, Any]]:
+        """Per example, what the kind needs: the prediction, and the label scores or the generated text."""
         if self.eval_settings.mode == "label":
-            scores = score_labels(self.model, batch, self.label_token_ids)
-            predictions = [LABELS[i] for i in scores.argmax(dim=-1).tolist()]
-            score_rows = [dict(zip(LABELS, row, strict=True)) for row in scores.tolist()]
-            return predictions, score_rows, [None] * len(predictions)
+            labels = self.label_tokens
+            scores = score_task_labels(self.model, batch, labels, self.tokenizer.pad_token_id)
+            return [
+                {
+                    "pred": labels.names[int(row.argmax())],
+                    "scores": dict(zip(labels.names, row.tolist(), strict=True)),
+                }
+                for row in scores
+            ]
         settings = self.eval_settings
         generated = greedy_generate(
             self.model,
@@ -109,35 +116,32 @@ class QAModule(pl.LightningModule):
             self.tokenizer.pad_token_id,
         )
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
-        parsed = [
-            parse_answer(text, settings.answer_phrase, settings.parse_window, settings.default_label)
-            for text in texts
-        ]
-        scores = [{label: float(label == p) for label in LABELS} | {"parsed": float(ok)} for p, ok in parsed]
-        return [p for p, _ in parsed], scores, texts
+        outputs = []
+        for text in texts:
+            prediction, parsed = self.task.kind.read_generated(self.task, text)
+            output: dict[str, Any] = {"pred": prediction, "parsed": parsed}
+            if self.task.labels:  # the label predicted, as scores, so every classification row has them
+                output["scores"] = {label: float(label == prediction) for label in self.task.labels}
+                output["scores"]["parsed"] = float(parsed)
+            output["generated"] = text
+            outputs.append(output)
+        return outputs
 
     def _eval_step(self, batch: dict) -> None:
-        predictions, scores, texts = self._predict(batch)
-        for index, record_id in enumerate(batch["ids"]):
-            row = {
-                "id": record_id,
-                "gold": LABELS[int(batch["gold"][index])],
-                "pred": predictions[index],
-                "scores": scores[index],
-            }
-            if texts[index] is not None:
-                row["generated"] = texts[index]
+        for index, output in enumerate(self._predict(batch)):
+            golds = tuple(batch["golds"][index])
+            row = {"id": batch["ids"][index], "gold": golds[0], **output}
+            if len(golds) > 1:
+                row["golds"] = list(golds)
+            if batch["groups"][index] is not None:
+                row["group"] = batch["groups"][index]
             self._outputs.append(row)
 
     def _eval_epoch_end(self, split: str) -> None:
         rows, self._outputs = self._outputs, []
         if not rows:
             return
-        metrics = classification_metrics(
-            [r["gold"] for r in rows], [r["pred"] for r in rows], prefix=f"{split}/"
-        )
-        if self.eval_settings.mode == "generate":
-            metrics[f"{split}/parse_failure_rate"] = sum(r["scores"]["parsed"] == 0 for r in rows) / len(rows)
+        metrics = split_metrics(self.task, rows, f"{split}/")
         scalars = {k: v for k, v in metrics.items() if isinstance(v, float)}
         self.log_dict(scalars, prog_bar=False, batch_size=len(rows))
         self.results[split] = metrics
@@ -154,3 +158,16 @@ class QAModule(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end(self.test_split_name)
+
+
+def split_metrics(task: Task, rows: list[dict[str, Any]], prefix: str) -> dict[str, object]:
+    """The kind's metrics over `rows`, and per group of `task.group_by` (scalars named <metric>_<group>)."""
+    with_golds = [{**row, "golds": row.get("golds", [row["gold"]])} for row in rows]
+    metrics = task.kind.metrics(task, with_golds, prefix)
+    if task.group_by:
+        for group in sorted({row.get("group", "") for row in with_golds}):
+            subset = [row for row in with_golds if row.get("group", "") == group]
+            for name, value in task.kind.metrics(task, subset, "").items():
+                if isinstance(value, float):
+                    metrics[f"{prefix}{name}_{group}"] = value
+    return metrics

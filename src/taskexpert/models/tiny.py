@@ -13,8 +13,9 @@ from taskexpert.models.cache_dir import prepared_dir
 
 TINY_VERSION = 1  # bump when the recipe changes so caches rebuild
 SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
-# Words the tokenizer should hold whole, so label words are single tokens as in real vocabularies.
-_SEED_TEXT = "Question: Context: Answer: the answer to the question given the context is yes no maybe . "
+# Words the tokenizer should hold whole (the bundled sample's prompt and label words), so label words are single
+# tokens as in real vocabularies. Other tasks' label words are several tokens of this byte-level vocabulary.
+_SEED_TEXT = (Path(__file__).with_name("tiny_seed_text.txt")).read_text(encoding="utf-8").rstrip("\n")
 
 
 def _training_text() -> list[str]:

@@ -27,7 +27,7 @@ def method_name(method: str) -> str:
 
 
 def metric_label(metric: str) -> str:
-    """`test/macro_f1` -> `test macro-F1`, `val/f1_maybe` -> `validation F1 (maybe)`."""
+    """`test/macro_f1` -> `test macro-F1`, `val/f1_ABBR` -> `validation F1 (ABBR)`."""
     split, _, measure = metric.partition("/")
     if not measure:
         return metric

@@ -2,7 +2,7 @@
 
     python -m taskexpert.retrieval                                   # dense MiniLM over the bundled corpus
     python -m taskexpert.retrieval retrieval=bm25 retrieval.select.k=20 --output selected.jsonl
-    python -m taskexpert.retrieval data=pubmedqa data.path=/data/ori_pqal.json retrieval.corpora.sample.path=/data/pubmed.parquet
+    python -m taskexpert.retrieval task=sst2 data.path=/data/SST-2 retrieval.corpora.sample.path=/data/reviews.parquet
 
 Seeds are the training split of `data`; validation and test records are kept out of the selection.
 Overrides are Hydra overrides of the training config plus the `retrieval` group.

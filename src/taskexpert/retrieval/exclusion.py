@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from taskexpert.errors import ConfigError
-from taskexpert.records import QARecord
+from taskexpert.records import Record
 from taskexpert.retrieval.dense import DenseIndex
 from taskexpert.retrieval.embedders import HashingEmbedder
 from taskexpert.retrieval.passages import split_words
@@ -53,12 +53,12 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def evaluation_texts(records: Iterable[QARecord], include_long_answers: bool = True) -> list[str]:
+def evaluation_texts(records: Iterable[Record], include_long_answers: bool = True) -> list[str]:
     texts = []
     for record in records:
-        texts.extend([record.question, record.context])
-        if include_long_answers and record.long_answer:
-            texts.append(record.long_answer)
+        texts.extend(record.inputs.values())
+        if include_long_answers and record.reference:
+            texts.append(record.reference)
     return [text for text in texts if text and text.strip()]
 
 
@@ -66,7 +66,7 @@ class EvaluationFilter:
     """Decides, per datastore passage, whether it is too close to the evaluation data."""
 
     def __init__(
-        self, evaluation_records: Sequence[QARecord], settings: ExclusionSettings, dense: DenseIndex | None
+        self, evaluation_records: Sequence[Record], settings: ExclusionSettings, dense: DenseIndex | None
     ) -> None:
         self.settings = settings
         embed, self._passage_vectors = _vector_source(dense)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from taskexpert.errors import ConfigError
-from taskexpert.records import QARecord
+from taskexpert.records import Record
 from taskexpert.retrieval.datastore import plain_dict
 from taskexpert.retrieval.exclusion import (
     EVALUATION_OVERLAP,
@@ -111,18 +111,18 @@ class Selection:
         )
 
 
-def seed_input(record: QARecord) -> str:
-    return f"{record.question} {record.context}"
+def seed_input(record: Record) -> str:
+    return " ".join(record.inputs.values())
 
 
-def seed_output(record: QARecord) -> str:
-    return record.long_answer.strip() or f"The answer is {record.label}."
+def seed_output(record: Record) -> str:
+    return record.reference.strip() or f"The answer is {record.target}."
 
 
 def select_for_task(
     retriever: Retriever,
-    seeds: Sequence[QARecord],
-    evaluation_records: Sequence[QARecord],
+    seeds: Sequence[Record],
+    evaluation_records: Sequence[Record],
     instruction: str,
     k: int,
     settings: SelectionSettings | None = None,
@@ -175,7 +175,7 @@ def _score(
     retriever: Retriever,
     encoded: Any,
     positions: np.ndarray,
-    seeds: Sequence[QARecord],
+    seeds: Sequence[Record],
     settings: SelectionSettings,
     k: int,
 ) -> list[RetrievedRecord]:
@@ -219,8 +219,8 @@ def selection_settings_from_config(select_cfg: Any) -> SelectionSettings:
 def select_from_config(
     retriever: Retriever,
     retrieval_cfg: Any,
-    seeds: Sequence[QARecord],
-    evaluation_records: Sequence[QARecord],
+    seeds: Sequence[Record],
+    evaluation_records: Sequence[Record],
 ) -> Selection:
     """`select_for_task` with instruction, k and settings from the `retrieval.select` config node."""
     select_cfg = retrieval_cfg.get("select") or {}

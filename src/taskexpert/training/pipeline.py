@@ -15,11 +15,11 @@ from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from taskexpert.data.datamodule import QADataModule
 from taskexpert.data.encoding import ExampleEncoder
 from taskexpert.data.loading import load_splits
-from taskexpert.data.prompts import PromptFormat
 from taskexpert.models.adapters import adapter_name, apply_adapter, count_parameters, load_adapter
 from taskexpert.models.loading import load_model_and_tokenizer
 from taskexpert.models.module import EvalSettings, OptimizerSettings, QAModule
 from taskexpert.models.sizing import estimate_size
+from taskexpert.tasks import Task, build_task
 from taskexpert.training.config_logging import loggable_config
 from taskexpert.training.loggers import build_loggers, close_loggers
 from taskexpert.training.pruning import OptunaPruningCallback, TrialPruned, pruned_run_metrics
@@ -98,14 +98,19 @@ def _resume_path(cfg: DictConfig, run_dir: Path) -> str | None:
     return cfg.ckpt_path
 
 
-def build_data_and_module(cfg: DictConfig, model, tokenizer, splits) -> tuple[QADataModule, QAModule]:
+def build_data_and_module(
+    cfg: DictConfig, model, tokenizer, splits, task: Task | None = None
+) -> tuple[QADataModule, QAModule]:
     """The DataModule (prompt format, tokenization, batching) and the LightningModule a run trains, from `cfg`."""
-    prompt_format = PromptFormat(
-        **OmegaConf.to_container(cfg.prompt),
+    task = task or build_task(cfg.task)
+    encoder = ExampleEncoder(
+        tokenizer,
+        task,
+        cfg.data.max_length,
+        cfg.eval.mode,
         target=cfg.data.target,
         missing_rationale=cfg.data.get("missing_rationale", "label_only"),
     )
-    encoder = ExampleEncoder(tokenizer, prompt_format, cfg.data.max_length, cfg.eval.mode)
     datamodule = QADataModule(
         splits,
         encoder,
@@ -115,11 +120,14 @@ def build_data_and_module(cfg: DictConfig, model, tokenizer, splits) -> tuple[QA
         num_workers=cfg.data.num_workers,
         seed=cfg.seed,
     )
-    eval_settings = {k: v for k, v in OmegaConf.to_container(cfg.eval).items() if k not in ("test", "train")}
+    eval_settings = {
+        k: v for k, v in OmegaConf.to_container(cfg.eval, resolve=True).items() if k not in ("test", "train")
+    }
     module = QAModule(
         model,
         tokenizer,
-        encoder.label_first_token_ids,
+        task,
+        encoder.label_tokens,
         OptimizerSettings(**cfg.optimizer),
         EvalSettings(**eval_settings),
     )
@@ -134,8 +142,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
-    splits = load_splits(cfg.data)
-    write_splits(run_dir, splits.ids())
+    task = build_task(cfg.task)
+    splits = load_splits(cfg.data, task)
+    write_splits(run_dir, splits)
     model, tokenizer = load_model_and_tokenizer(cfg.model)
     if cfg.get("init_adapter"):
         model = load_adapter(model, cfg.init_adapter)
@@ -149,7 +158,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         100 * trainable / total,
     )
 
-    datamodule, module = build_data_and_module(cfg, model, tokenizer, splits)
+    datamodule, module = build_data_and_module(cfg, model, tokenizer, splits, task)
 
     loggers = build_loggers(cfg.get("logger"), run_dir)
     status = "failed"
@@ -202,5 +211,5 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         status = "success"
     finally:
         close_loggers(loggers, status)
-    print_results(metrics, run_dir, f"{cfg.model.name} + {adapter_name(cfg.peft)}")
+    print_results(metrics, run_dir, f"{task.name}: {cfg.model.name} + {adapter_name(cfg.peft)}", task)
     return metrics

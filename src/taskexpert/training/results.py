@@ -9,7 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from taskexpert.records import LABELS
+from taskexpert.data.splits import Splits
+from taskexpert.tasks.task import Task
 from taskexpert.utils.atomic import atomic_write_json, atomic_write_text
 
 
@@ -26,27 +27,25 @@ def write_predictions(run_dir: Path, predictions: dict[str, list[dict[str, Any]]
     return atomic_write_text(run_dir / "predictions.jsonl", "".join(line + "\n" for line in lines))
 
 
-def write_splits(run_dir: Path, split_ids: dict[str, list[str]]) -> Path:
-    return atomic_write_json(run_dir / "splits.json", split_ids)
+def write_splits(run_dir: Path, splits: Splits) -> Path:
+    """The ids of each split, and how they were drawn (`settings`: reader, split, limits, extra files)."""
+    return atomic_write_json(run_dir / "splits.json", {**splits.ids(), "settings": splits.settings})
 
 
-def results_table(metrics: dict[str, Any], title: str) -> Table:
+def results_table(metrics: dict[str, Any], title: str, task: Task) -> Table:
+    columns = task.kind.table_columns(task)
     table = Table(title=title)
     table.add_column("split")
-    for column in ("accuracy", "macro-F1", *(f"F1 {label}" for label in LABELS)):
+    for _, column in columns:
         table.add_column(column, justify="right")
     for split in ("val", "test"):
-        if f"{split}/acc" in metrics:
-            row = [
-                metrics[f"{split}/acc"],
-                metrics[f"{split}/macro_f1"],
-                *(metrics[f"{split}/f1_{label}"] for label in LABELS),
-            ]
-            table.add_row(split, *(f"{value:.3f}" for value in row))
+        if any(f"{split}/{name}" in metrics for name, _ in columns):
+            values = [metrics.get(f"{split}/{name}") for name, _ in columns]
+            table.add_row(split, *("-" if value is None else f"{value:.3f}" for value in values))
     return table
 
 
-def print_results(metrics: dict[str, Any], run_dir: Path, title: str) -> None:
+def print_results(metrics: dict[str, Any], run_dir: Path, title: str, task: Task) -> None:
     console = Console()
-    console.print(results_table(metrics, title))
+    console.print(results_table(metrics, title, task))
     console.print(f"Run directory: [bold]{run_dir}[/bold]")

@@ -1,22 +1,58 @@
-"""Readers that turn PubMedQA files in their several shapes into records.
+"""PubMedQA's files in their several shapes, read into records (`data.reader: pubmedqa`, `data.format`):
 
 - `official`: the PQA-L `ori_pqal.json` (object keyed by PMID) and its `test_ground_truth.json`
 - `hf_rows`: Hugging Face `pqa_labeled` rows exported as JSONL or Parquet
 - `jsonl`: this project's own record format (see `taskexpert.records`)
 - `hub`: a dataset id loaded with `datasets` (needs the network, or a warm local cache)
+- `auto`: one of the file formats, from the file's name and first record
+
+Everything is one list in file order (the split "train"): the splits are Dr. LLaMA's file-order split
+(`data.split.name: drllama`) or the official one registered here (`official`: test = the PMIDs of
+`test_ground_truth.json`). Records carry inputs {question, context}, the decision as target and the long
+answer as reference; this module checks the decision against PubMedQA's labels itself, so errors name the
+file's own fields (`final_decision`, `CONTEXTS`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from taskexpert.errors import DataError
-from taskexpert.records import QARecord, read_jsonl, validate_qa
+from taskexpert.data.splits import Splits, official_split, register_split
+from taskexpert.errors import ConfigError, DataError
+from taskexpert.records import Record, read_jsonl, validate_record
+from taskexpert.tasks.readers.registry import register
 from taskexpert.utils.json_lines import json_objects
 
 FORMATS = ("auto", "official", "hf_rows", "jsonl", "hub")
+LABELS = ("yes", "no", "maybe")
+SOURCE = "pubmedqa"
+
+
+def pubmedqa_record(
+    record_id: str, question: str, context: str, label: str, long_answer: str = "", **fields: Any
+) -> Record:
+    """A record of this dataset from its own field names."""
+    inputs = {"question": question, "context": context}
+    return Record(
+        id=record_id, inputs=inputs, target=label, reference=long_answer, **{"source": SOURCE, **fields}
+    )
+
+
+def validate_pubmedqa(record: Record, where: str) -> Record:
+    """Shape, non-empty question and context, a decision among yes/no/maybe; errors name our field names."""
+    validate_record(record, where)
+    for name in ("question", "context"):
+        value = record.inputs.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise DataError(where, name, "is empty", f"every record needs a non-empty {name}")
+    if record.target not in LABELS:
+        raise DataError(
+            where, "label", f"has unknown label {record.target!r}", f"use one of {', '.join(LABELS)}"
+        )
+    return record
 
 
 def _load_json(path: Path) -> Any:
@@ -46,15 +82,15 @@ def _require(row: dict[str, Any], key: str, where: str) -> Any:
     return row[key]
 
 
-def _official_item(pmid: str, item: Any, path: Path) -> QARecord:
+def _official_item(pmid: str, item: Any, path: Path) -> Record:
     where = f"{path}, record {pmid}"
     if not isinstance(item, dict):
         raise DataError(where, "-", "is not a JSON object")
     contexts = _require(item, "CONTEXTS", where)
     if not isinstance(contexts, list):
         raise DataError(where, "CONTEXTS", "is not a list of strings")
-    record = QARecord(
-        id=str(pmid),
+    record = pubmedqa_record(
+        str(pmid),
         question=_require(item, "QUESTION", where),
         context="\n".join(str(part) for part in contexts),
         long_answer=item.get("LONG_ANSWER", ""),
@@ -62,7 +98,7 @@ def _official_item(pmid: str, item: Any, path: Path) -> QARecord:
         meta={key: item[key] for key in ("LABELS", "MESHES", "YEAR") if key in item},
     )
     try:
-        return validate_qa(record, where)
+        return validate_pubmedqa(record, where)
     except DataError as error:  # name the file's own field, not ours
         official_names = {"question": "QUESTION", "context": "CONTEXTS", "label": "final_decision"}
         raise DataError(
@@ -70,7 +106,7 @@ def _official_item(pmid: str, item: Any, path: Path) -> QARecord:
         ) from None
 
 
-def read_official(path: str | Path) -> list[QARecord]:
+def read_official(path: str | Path) -> list[Record]:
     """Read `ori_pqal.json`: a JSON object keyed by PMID, in file order."""
     path = Path(path)
     payload = _load_json(path)
@@ -90,7 +126,7 @@ def read_ground_truth(path: str | Path) -> dict[str, str]:
     return {str(pmid): str(label) for pmid, label in payload.items()}
 
 
-def _hf_row(row: dict[str, Any], where: str) -> QARecord:
+def _hf_row(row: dict[str, Any], where: str) -> Record:
     context = _require(row, "context", where)
     contexts = context.get("contexts") if isinstance(context, dict) else context
     if isinstance(contexts, str):
@@ -98,8 +134,8 @@ def _hf_row(row: dict[str, Any], where: str) -> QARecord:
     if not isinstance(contexts, list):
         raise DataError(where, "context.contexts", "is not a list of strings")
     meta = {k: list(context[k]) for k in ("labels", "meshes") if isinstance(context, dict) and k in context}
-    record = QARecord(
-        id=str(_require(row, "pubid", where)),
+    record = pubmedqa_record(
+        str(_require(row, "pubid", where)),
         question=_require(row, "question", where),
         context="\n".join(str(part) for part in contexts),
         long_answer=row.get("long_answer", "") or "",
@@ -107,13 +143,13 @@ def _hf_row(row: dict[str, Any], where: str) -> QARecord:
         meta=meta,
     )
     try:
-        return validate_qa(record, where)
+        return validate_pubmedqa(record, where)
     except DataError as error:  # name the file's own field, not ours
         row_names = {"id": "pubid", "context": "context.contexts", "label": "final_decision"}
         raise DataError(where, row_names.get(error.field, error.field), error.problem, error.hint) from None
 
 
-def read_hf_rows(path: str | Path) -> list[QARecord]:
+def read_hf_rows(path: str | Path) -> list[Record]:
     """Read Hugging Face `pqa_labeled` rows exported as JSONL or Parquet."""
     path = Path(path)
     if not path.is_file():
@@ -126,7 +162,7 @@ def read_hf_rows(path: str | Path) -> list[QARecord]:
     return [_hf_row(row, where) for where, row in json_objects(path)]
 
 
-def read_hub(dataset_id: str, subset: str | None = None, split: str = "train") -> list[QARecord]:
+def read_hub(dataset_id: str, subset: str | None = None, split: str = "train") -> list[Record]:
     """Load a hub dataset with `datasets` (online, or from its local cache) and read its rows."""
     import datasets
 
@@ -134,8 +170,11 @@ def read_hub(dataset_id: str, subset: str | None = None, split: str = "train") -
     return [_hf_row(dict(row), f"{dataset_id}[{split}], row {index}") for index, row in enumerate(rows)]
 
 
-def _read_own_jsonl(path: str | Path) -> list[QARecord]:
-    return [validate_qa(record, f"{path}, line {line}") for line, record in _numbered(read_jsonl(path), path)]
+def _read_own_jsonl(path: str | Path) -> list[Record]:
+    return [
+        validate_pubmedqa(record, f"{path}, line {line}")
+        for line, record in _numbered(read_jsonl(path), path)
+    ]
 
 
 def _numbered(records, path):
@@ -167,7 +206,7 @@ def detect_format(path: str | Path) -> str:
     )
 
 
-def read_records(path: str | Path, data_format: str = "auto", **hub_options: Any) -> list[QARecord]:
+def read_records(path: str | Path, data_format: str = "auto", **hub_options: Any) -> list[Record]:
     """Read any supported source into records."""
     if data_format == "hub":
         return read_hub(str(path), **hub_options)
@@ -179,3 +218,35 @@ def read_records(path: str | Path, data_format: str = "auto", **hub_options: Any
             str(path), "-", f"has unknown data.format {data_format!r}", f"use one of {', '.join(FORMATS)}"
         )
     return readers[data_format](path)
+
+
+@register("pubmedqa")
+def read(path: Path, options: Mapping[str, Any]) -> dict[str, list[Record]]:
+    """The reader of `data.reader: pubmedqa`: every record in file order, as the split "train"."""
+    data_format = options.get("format") or "auto"
+    hub_options = {"subset": options.get("subset"), "split": options.get("hub_split") or "train"}
+    return {"train": read_records(path, data_format, **(hub_options if data_format == "hub" else {}))}
+
+
+@register_split("official")
+def split_by_ground_truth(dataset: dict[str, list[Record]], data_cfg: Any, path: str) -> Splits:
+    """Test = exactly the PMIDs of `test_ground_truth.json` (`data.ground_truth`, else beside `data.path`)."""
+    from taskexpert.data.loading import resolve_data_path
+
+    if set(dataset) != {"train"}:
+        raise ConfigError("data.split.name=official needs PubMedQA's single file (data.reader: pubmedqa)")
+    split_cfg = data_cfg.split
+    ground_truth_path = (
+        resolve_data_path(data_cfg.ground_truth)
+        if data_cfg.get("ground_truth")
+        else str(Path(path).with_name("test_ground_truth.json"))
+    )
+    ground_truth = read_ground_truth(ground_truth_path)
+    return official_split(
+        dataset["train"],
+        ground_truth,
+        ground_truth_path,
+        split_cfg.val_size,
+        split_cfg.get("train_size"),
+        split_cfg.get("seed", 0),
+    )
