@@ -67,7 +67,7 @@ def check_no_text_overlap(train: Iterable[QARecord], index: EvaluationIndex, sou
                 f"{source}, record {record.id}",
                 leak.field,
                 f"overlaps the evaluation (validation/test) data: it {leak.overlap.describe()}",
-                f"remove the record, or {REGENERATE} (data.leak_check sets the measure)",
+                f"remove the record, or {REGENERATE}; data.leak_check sets the measure",
             )
 
 
