@@ -35,4 +35,4 @@ def ngram_hashes(tokens: Sequence[str], n: int) -> set[int]:
     Python's hash of a tuple of strings is 64 bits (collisions are negligible at any data size here) and
     salted per process, so the sets are built and compared in the same process, never stored.
     """
-    return {hash(tuple(tokens[i : i + n])) for i in range(len(tokens) - n + 1)}
+    return set(map(hash, zip(*(tokens[offset:] for offset in range(n)))))  # zip builds the tuples in C

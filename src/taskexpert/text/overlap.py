@@ -144,15 +144,13 @@ class OverlapIndex:
 
     def _shares(self, grams: set[int]) -> tuple[float, float, int, int]:
         """(own share, best contained share, source sharing most, source with the best contained share)."""
-        shared = 0
-        per_source: Counter = Counter()
-        for gram in grams:
-            owners = self._owners.get(gram)
-            if owners:
-                shared += 1
-                per_source.update(owners)
-        if not shared:
+        common = self._owners.keys() & grams  # intersected in C; usually empty or small
+        if not common:
             return 0.0, 0.0, -1, -1
+        shared = len(common)
+        per_source: Counter = Counter()
+        for gram in common:
+            per_source.update(self._owners[gram])
         most_shared = per_source.most_common(1)[0][0]
         contained, best = max((count / self._sizes[source], source) for source, count in per_source.items())
         return shared / len(grams), contained, most_shared, best
