@@ -162,3 +162,18 @@ def test_a_rebase_record_with_a_passage_parent_copying_a_test_question_is_droppe
 def test_bad_settings_are_config_errors(settings, fields, message):
     with pytest.raises(ConfigError, match=message):
         ContaminationGuard(EVALUATION, settings, fields)
+
+
+def test_the_guard_reads_data_leak_check():
+    from omegaconf import OmegaConf
+
+    from taskexpert.augment.contamination import guard_from_config
+
+    padded = candidate("p", FRESH_QUESTION, " ".join(EVAL_CONTEXT.split()[40:70]) + " " + FRESH_CONTEXT)
+    assert guard_from_config(None, EVALUATION).find(padded) is None  # the defaults
+    stricter = guard_from_config(
+        OmegaConf.create({"contained_share": 0.15, "fields": ["context"]}), EVALUATION
+    )
+    assert stricter.index.fields == ("context",) and stricter.find(padded).overlap.kind == "contained"
+    with pytest.raises(ConfigError, match="data.leak_check.ngram='eight' is not a number"):
+        guard_from_config({"ngram": "eight"}, EVALUATION)

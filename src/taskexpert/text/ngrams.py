@@ -35,4 +35,5 @@ def ngram_hashes(tokens: Sequence[str], n: int) -> set[int]:
     Python's hash of a tuple of strings is 64 bits (collisions are negligible at any data size here) and
     salted per process, so the sets are built and compared in the same process, never stored.
     """
-    return set(map(hash, zip(*(tokens[offset:] for offset in range(n)))))  # zip builds the tuples in C
+    shifted = (tokens[offset:] for offset in range(n))  # zip builds the n-gram tuples in C
+    return set(map(hash, zip(*shifted, strict=False)))  # zip stops at the shortest: the last n-gram

@@ -1,16 +1,16 @@
 """Overlap of a text with evaluation texts, on hashed word n-gram sets, in both directions.
 
 An index holds evaluation texts, each owned by an evaluation item and one of its fields. A text overlaps them when
+(the rules are tried in this order and the first that holds is reported)
+- `equal`: it is, after normalisation, an evaluation text shorter than n words. A text shorter than n words has
+  no n-grams, so this is the only way it can overlap: short texts on both sides are compared whole;
+- `phrase`: an evaluation text shorter than n words, of at least `min_phrase_words` words, occurs in it word
+  for word;
 - `contained`: it holds at least `contained_share` of one evaluation text's distinct n-grams (a copied question,
   even inside a long fresh text);
 - `own`: at least `own_share` of its own distinct n-grams occur in evaluation texts (a text mostly made of
-  evaluation text, even if it copies only part of a long one); the item sharing most is named;
-- `phrase`: an evaluation text shorter than n words, of at least `min_phrase_words` words, occurs in it word
-  for word;
-- `equal`: it is, after normalisation, an evaluation text shorter than n words. A text shorter than n words has
-  no n-grams, so this is the only way it can overlap: short texts on both sides are compared whole.
-The rules are tried in that order of specificity (equal, phrase, contained, own) and the first that holds is
-reported. Words and n-grams are those of taskexpert.text.ngrams.
+  evaluation text, even if it copies only part of a long one); the item sharing most is named.
+Words and n-grams are those of taskexpert.text.ngrams.
 """
 
 from __future__ import annotations
@@ -52,9 +52,14 @@ def overlap_settings(values: Mapping[str, Any] | None, key: str) -> OverlapSetti
     """OverlapSettings from a config mapping; keys it does not know (fields, switches) are left to the caller."""
     given = dict(values or {})
     types = {item.name: int if item.type == "int" else float for item in fields(OverlapSettings)}
-    return OverlapSettings(
-        **{name: kind(given[name]) for name, kind in types.items() if name in given}
-    ).check(key)
+    values_given = {}
+    for name, kind in types.items():
+        if name in given:
+            try:
+                values_given[name] = kind(given[name])
+            except (TypeError, ValueError):
+                raise ConfigError(f"{key}.{name}={given[name]!r} is not a number") from None
+    return OverlapSettings(**values_given).check(key)
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,8 @@ class OverlapIndex:
             return 0.0
         if self._short_match(tokens) is not None:
             return 1.0
-        return max(self.shares(text))
+        own, contained, _, _ = self._shares(ngram_hashes(tokens, self.settings.ngram))
+        return max(own, contained)
 
     def shares(self, text: str) -> tuple[float, float]:
         """(share of the text's n-grams found in evaluation texts, largest share of one evaluation text's
