@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,11 +12,12 @@ from typing import Any
 
 import optuna
 from hydra.core.utils import JobReturn, JobStatus
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, read_write
 from optuna.distributions import CategoricalDistribution, check_distribution_compatibility
 from optuna.trial import Trial, TrialState
 
 from taskexpert.utils.atomic import atomic_write_text
+from taskexpert.utils.secrets import move_url_passwords_to_environment, redact_text
 
 from . import _study
 from ._distinct import DistinctSampler, FinitePoints, held_param_sets
@@ -60,8 +62,9 @@ def run_study(
 
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(config))
     url = _study.storage_url(settings.storage, sweep_dir)
+    job_url = _keep_passwords_out_of_jobs(config, space, url)
+    atomic_write_text(sweep_dir / "multirun.yaml", redact_text(OmegaConf.to_yaml(config)))
     name = settings.study_name or _study.default_study_name(sweep_dir, str(config.hydra.job.name))
     storage = _study.open_storage(url)
     # the grid's values are handed out exactly as written, including float ranges
@@ -87,7 +90,7 @@ def run_study(
         name, _study.redacted(url), settings.direction, *labels, n_trials, _study.count_trials(study).finished,
         recovered,
     )  # fmt: skip
-    trial_overrides = _TrialOverrides(url, name, pruner_spec)
+    trial_overrides = _TrialOverrides(job_url, name, pruner_spec)
     with Heartbeat(storage, settings.heartbeat_interval) as heartbeat:
         while True:
             _study.recover_interrupted(study, settings.stale_after)  # also those of other, dead sweepers
@@ -132,6 +135,27 @@ def run_study(
         summary["best_value"],
         summary["best_params"],
     )
+
+
+def _keep_passwords_out_of_jobs(config: DictConfig, space: SearchSpace, url: str) -> str:
+    """Passwords inside URLs (the storage's, or any in the overrides) reach the jobs through the environment,
+    not through their configs: Hydra writes each job's config, overrides and Hydra config into its directory.
+    Returns the storage URL to hand to the jobs."""
+    job_url = _study.password_as_reference(url)
+    space.fixed_overrides = move_url_passwords_to_environment(
+        space.fixed_overrides, os.environ, prefix="TASKEXPERT_SWEEP_URL_PASSWORD"
+    )
+    hydra_overrides = move_url_passwords_to_environment(
+        # unresolved: an override that already names a variable, `${oc.env:...}`, stays as written
+        list(OmegaConf.to_container(config.hydra.overrides.hydra, resolve=False)),
+        os.environ,
+        prefix="TASKEXPERT_HYDRA_URL_PASSWORD",
+    )
+    if job_url != url:  # also when the storage came from a config file: each job recomposes it
+        hydra_overrides.append(f"hydra.sweeper.storage={format_value(job_url)}")
+    with read_write(config.hydra.overrides):
+        config.hydra.overrides.hydra = hydra_overrides
+    return job_url
 
 
 def _check_settings(settings: Any) -> None:
