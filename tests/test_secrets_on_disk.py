@@ -72,7 +72,13 @@ def test_a_sweep_with_a_password_in_its_storage_url_writes_it_nowhere(postgres, 
 
     written = [path for path in tmp_path.rglob("*") if path.is_file()]
     names = {path.name for path in written}
-    assert {"multirun.yaml", "optimization_results.yaml", "overrides.yaml", "hydra.yaml", "hparams.yaml"} <= names
+    assert {
+        "multirun.yaml",
+        "optimization_results.yaml",
+        "overrides.yaml",
+        "hydra.yaml",
+        "hparams.yaml",
+    } <= names
     wandb_runs = sorted(tmp_path.rglob("run-*.wandb"))
     assert len(wandb_runs) == 2  # W&B's offline files are among those searched
     assert files_holding(tmp_path, PLANTED) == []
@@ -118,7 +124,11 @@ def test_a_key_pasted_as_a_variable_name_is_refused_before_anything_is_written(t
 
 def test_redaction_matches_whole_key_words_and_url_passwords():
     config = {
-        "teacher": {"api_key": "k1", "api_key_env": "OPENAI_API_KEY", "base_url": "https://h/v1?token=k2&n=1"},
+        "teacher": {
+            "api_key": "k1",
+            "api_key_env": "OPENAI_API_KEY",
+            "base_url": "https://h/v1?token=k2&n=1",
+        },
         "hub": {"hf_token": "k3", "authToken": "k4", "tokenizer": "gpt2", "password": None},
         "peft": {"num_virtual_tokens": 64},
         "eval": {"max_new_tokens": 32},
