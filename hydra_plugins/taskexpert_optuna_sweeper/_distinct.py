@@ -24,6 +24,7 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from ._search_space import SearchSpace
 from ._study import FAIL_REASON_ATTR, NOT_COUNTED
 
 log = logging.getLogger(__name__)
@@ -192,3 +193,10 @@ class DistinctSampler(BaseSampler):
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
         self._base.after_trial(study, trial, state, values)
+
+
+def finite_points(space: SearchSpace) -> FinitePoints | None:
+    """The points of the search space when every parameter has a finite list of values, else None."""
+    if not space.params or any(param.grid_values is None for param in space.params):
+        return None
+    return FinitePoints(space.grid())

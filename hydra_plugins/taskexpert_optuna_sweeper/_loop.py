@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,15 +11,15 @@ from typing import Any
 
 import optuna
 from hydra.core.utils import JobReturn, JobStatus
-from omegaconf import DictConfig, OmegaConf, read_write
+from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import CategoricalDistribution, check_distribution_compatibility
 from optuna.trial import Trial, TrialState
 
 from taskexpert.utils.atomic import atomic_write_text
-from taskexpert.utils.secrets import move_url_passwords_to_environment, redact_text
+from taskexpert.utils.secrets import redact_text
 
 from . import _study
-from ._distinct import DistinctSampler, FinitePoints, held_param_sets
+from ._distinct import DistinctSampler, FinitePoints, finite_points, held_param_sets
 from ._errors import SweepAbortedError, SweepConfigError
 from ._factories import (
     build_pruner,
@@ -31,6 +30,7 @@ from ._factories import (
     sampler_seed,
 )
 from ._liveness import OWNER_ATTR, Heartbeat, current_owner
+from ._passwords import keep_passwords_out_of_jobs
 from ._results import study_summary, write_results
 from ._search_space import SearchSpace, format_value, parse_search_space
 
@@ -53,7 +53,7 @@ def run_study(
     if not space.params:
         log.warning("nothing to search: no key of hydra.sweeper.params or the command line is a sweep")
     is_grid = sampler_name(settings.sampler) == "grid"
-    points = _finite_points(space)
+    points = finite_points(space)
     n_trials = _n_trials(settings.n_trials, space, is_grid, points if settings.distinct_params else None)
     # the grid sampler is built to check its keywords; the loop enqueues the grid's points itself (_next_trial)
     grid_sampler = build_sampler(settings.sampler, space.grid()) if is_grid else None
@@ -63,7 +63,7 @@ def run_study(
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
     url = _study.storage_url(settings.storage, sweep_dir)
-    job_url = _keep_passwords_out_of_jobs(config, space, url)
+    job_url = keep_passwords_out_of_jobs(config, space, url)
     atomic_write_text(sweep_dir / "multirun.yaml", redact_text(OmegaConf.to_yaml(config)))
     name = settings.study_name or _study.default_study_name(sweep_dir, str(config.hydra.job.name))
     storage = _study.open_storage(url)
@@ -137,27 +137,6 @@ def run_study(
     )
 
 
-def _keep_passwords_out_of_jobs(config: DictConfig, space: SearchSpace, url: str) -> str:
-    """Passwords inside URLs (the storage's, or any in the overrides) reach the jobs through the environment,
-    not through their configs: Hydra writes each job's config, overrides and Hydra config into its directory.
-    Returns the storage URL to hand to the jobs."""
-    job_url = _study.password_as_reference(url)
-    space.fixed_overrides = move_url_passwords_to_environment(
-        space.fixed_overrides, os.environ, prefix="TASKEXPERT_SWEEP_URL_PASSWORD"
-    )
-    hydra_overrides = move_url_passwords_to_environment(
-        # unresolved: an override that already names a variable, `${oc.env:...}`, stays as written
-        list(OmegaConf.to_container(config.hydra.overrides.hydra, resolve=False)),
-        os.environ,
-        prefix="TASKEXPERT_HYDRA_URL_PASSWORD",
-    )
-    if job_url != url:  # also when the storage came from a config file: each job recomposes it
-        hydra_overrides.append(f"hydra.sweeper.storage={format_value(job_url)}")
-    with read_write(config.hydra.overrides):
-        config.hydra.overrides.hydra = hydra_overrides
-    return job_url
-
-
 def _check_settings(settings: Any) -> None:
     if not 0.0 <= settings.max_failure_rate <= 1.0:
         raise SweepConfigError(
@@ -170,13 +149,6 @@ def _check_settings(settings: Any) -> None:
             "hydra.sweeper.stale_after must exceed hydra.sweeper.heartbeat_interval, and both be positive "
             f"(got {settings.stale_after} and {settings.heartbeat_interval})"
         )
-
-
-def _finite_points(space: SearchSpace) -> FinitePoints | None:
-    """The points of the search space when every parameter has a finite list of values, else None."""
-    if not space.params or any(param.grid_values is None for param in space.params):
-        return None
-    return FinitePoints(space.grid())
 
 
 def _n_trials(

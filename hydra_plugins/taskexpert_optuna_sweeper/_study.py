@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from taskexpert.utils.secrets import move_url_passwords_to_environment, redact_text
+from taskexpert.utils.secrets import redact_text
 
 from ._errors import SweepConfigError
 from ._liveness import current_owner, is_interrupted
@@ -20,7 +19,6 @@ from ._liveness import current_owner, is_interrupted
 log = logging.getLogger(__name__)
 
 DEFAULT_DB_NAME = "optuna.db"
-STORAGE_PASSWORD_ENV = "TASKEXPERT_OPTUNA_STORAGE_PASSWORD"  # the storage password, for the jobs' pruning
 SQLITE_LOCK_TIMEOUT_S = 60  # jobs, heartbeats and other sweepers write to one SQLite file: wait, don't fail
 FAIL_REASON_ATTR = "fail_reason"
 ERROR_ATTR = "error"
@@ -44,14 +42,6 @@ def storage_url(storage: str | None, sweep_dir: Path) -> str:
 def redacted(url: str) -> str:
     """The URL with its password hidden, for logs and result files."""
     return redact_text(url)
-
-
-def password_as_reference(url: str) -> str:
-    """The URL to hand to jobs: a password inside it moves into this process's environment (which the jobs
-    inherit) and the URL names the variable instead, `${oc.env:...}`, resolved only where the URL is used.
-    So job configs, overrides, logs and W&B never hold the password."""
-    (job_url,) = move_url_passwords_to_environment([url], os.environ, prefix=STORAGE_PASSWORD_ENV)
-    return job_url
 
 
 def default_study_name(sweep_dir: Path, job_name: str) -> str:
