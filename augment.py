@@ -7,7 +7,7 @@ import hydra
 from omegaconf import DictConfig
 
 from taskexpert.augment.cli import run_augmentation
-from taskexpert.entry import null_group_overrides_to_deletions
+from taskexpert.entry import prepare_command_line
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 
@@ -18,5 +18,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    sys.argv = null_group_overrides_to_deletions(sys.argv, str(CONF_DIR))
+    sys.argv = prepare_command_line(sys.argv, str(CONF_DIR))
     main()

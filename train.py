@@ -6,7 +6,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from taskexpert.entry import null_group_overrides_to_deletions, run_training
+from taskexpert.entry import prepare_command_line, run_training
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 
@@ -17,5 +17,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    sys.argv = null_group_overrides_to_deletions(sys.argv, str(CONF_DIR))
+    sys.argv = prepare_command_line(sys.argv, str(CONF_DIR))
     main()

@@ -7,7 +7,6 @@ test item's question, which must never reach the teacher.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import random
@@ -20,7 +19,8 @@ from servers.fault_server import FaultServer
 
 from taskexpert.augment.rebase import method_corpora, retrieval_config, run_rebase
 from taskexpert.data.loading import load_splits
-from taskexpert.errors import ConfigError
+from taskexpert.data.split_meta import read_split_meta
+from taskexpert.errors import ConfigError, DataError
 from taskexpert.records import read_jsonl, write_jsonl
 from taskexpert.retrieval import Retriever, select_from_config
 
@@ -215,6 +215,19 @@ def test_records_come_from_planted_passages_with_provenance_and_rationale(task, 
     assert written["retrieval"]["selected"] == 8 and written["method"] == "rebase"
 
 
+def test_the_augmented_file_records_its_split_and_train_accepts_it_only_there(task, first_run):
+    data, *_ = task
+    augmented = first_run[0] / "first" / "augmented.jsonl"
+    meta = read_split_meta(augmented)
+    assert meta["method"] == "rebase" and meta["records"] == 8 and meta["evaluation_items"] == N_VAL + N_TEST
+    same = compose_config([*data_overrides(data), f"data.extra_train=[{augmented}]"])
+    assert len(load_splits(same.data).train) == N_TRAIN + 8  # passage parents and texts pass the check
+    moved = [f"data.split.train_size={N_TRAIN - 1}", f"data.split.val_size={N_VAL + 1}"]
+    other = compose_config([*data_overrides(data), *moved, f"data.extra_train=[{augmented}]"])
+    with pytest.raises(DataError, match="guarded against another split"):
+        load_splits(other.data)
+
+
 def test_second_run_reuses_the_index_and_makes_no_teacher_call(task, server, first_run):
     tmp_path, stats, _ = first_run
     requests_before = len(server.requests)
@@ -288,7 +301,7 @@ def test_rationale_target_with_seeds_and_evaluation_items_without_rationale(task
     from taskexpert.training.pipeline import train
 
     data, *_ = task
-    plain = [dataclasses.replace(record, rationale=None) for record in read_jsonl(data)]
+    plain = [qa_record(**{**record.__dict__, "rationale": None}) for record in read_jsonl(data)]
     write_jsonl(plain, tmp_path / "plain.jsonl")
     augmented = first_run[0] / "first" / "augmented.jsonl"
     cfg = compose_config(

@@ -7,7 +7,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from taskexpert.data.checks import check_no_test_leak, check_unique_ids
+from taskexpert.data.checks import ExtraTrainCheck, check_unique_ids
 from taskexpert.data.splits import Splits, limit_splits, split_dataset
 from taskexpert.errors import ConfigError
 from taskexpert.records import Record, read_jsonl, validate_record
@@ -93,12 +93,16 @@ def load_splits(data_cfg: Any, task: Any = None) -> Splits:
         **{key: data_cfg.get(key) for key in ("train_limit", "train_fraction", "test_limit")},
         "seed_set_size": len(splits.train),  # before extra_train files are added
     }
-    evaluation_ids = {r.id for r in splits.validation} | {r.id for r in splits.test}
-    extra_paths = [str(extra_path) for extra_path in data_cfg.get("extra_train") or []]
+    extra_paths = [resolve_data_path(str(extra_path)) for extra_path in data_cfg.get("extra_train") or []]
+    leak_check = (
+        ExtraTrainCheck(splits.validation + splits.test, data_cfg.get("leak_check"), task)
+        if extra_paths
+        else None
+    )
     for extra_path in extra_paths:
         extra = read_extra(extra_path, task)
         check_unique_ids(extra, extra_path)
-        check_no_test_leak(extra, evaluation_ids, extra_path)
+        leak_check.check(extra_path, extra)
         splits.train = splits.train + extra
     splits.settings["extra_train"] = extra_paths
     check_unique_ids(splits.train, "the training data (main file and data.extra_train)")
