@@ -7,6 +7,7 @@ test item's question, which must never reach the teacher.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -301,7 +302,7 @@ def test_rationale_target_with_seeds_and_evaluation_items_without_rationale(task
     from taskexpert.training.pipeline import train
 
     data, *_ = task
-    plain = [qa_record(**{**record.__dict__, "rationale": None}) for record in read_jsonl(data)]
+    plain = [dataclasses.replace(record, rationale=None) for record in read_jsonl(data)]
     write_jsonl(plain, tmp_path / "plain.jsonl")
     augmented = first_run[0] / "first" / "augmented.jsonl"
     cfg = compose_config(
