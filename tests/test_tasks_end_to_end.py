@@ -121,3 +121,53 @@ def test_train_py_on_gsm8k_from_the_command_line(tmp_path):
     assert "test/exact_match" in metrics and "test/parse_failure_rate" in metrics
     assert len(json.loads((run_dir / "splits.json").read_text())["test"]) == 30
     assert "exact match" in result.stdout
+
+
+# The README's "Your own task" example, word for word but for the data folder.
+OWN_TASK = """\
+# @package _global_
+defaults:
+  - override /data: common
+task:
+  name: tickets
+  kind: classification
+  inputs: [text]
+  labels: [billing, bug, feature]
+  prompt: {input: "Ticket: {text}\\nCategory:", decision: " The category is {label}."}
+  optimized_metric: val/macro_f1
+data:
+  reader: generic
+  path: DATA_DIR
+  options: {columns: {text: body, target: category}, split_files: {train: train.csv, test: test.csv}}
+"""
+TICKETS = {
+    "billing": ["I was charged twice", "refund my last invoice", "my bill went up", "update my card"],
+    "bug": ["the app crashes on start", "login does nothing", "export fails", "the page freezes"],
+    "feature": [
+        "please add dark mode",
+        "support CSV import",
+        "send a weekly summary",
+        "add a search shortcut",
+    ],
+}
+
+
+def test_your_own_classification_task_from_a_csv_in_a_few_lines_of_yaml(tmp_path):
+    from conftest import compose_config
+
+    data = tmp_path / "tickets"
+    data.mkdir()
+    rows = [(f"{text} ({n})", label) for label, texts in TICKETS.items() for text in texts for n in range(3)]
+    for name, part in (("train.csv", rows[0::3] + rows[1::3]), ("test.csv", rows[2::3])):
+        lines = ["body,category", *(f"{body},{label}" for body, label in part)]
+        (data / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    conf = tmp_path / "conf" / "task"
+    conf.mkdir(parents=True)
+    (conf / "tickets.yaml").write_text(OWN_TASK.replace("DATA_DIR", str(data)), encoding="utf-8")
+    cfg = compose_config(
+        [f"hydra.searchpath=[file://{conf.parent}]", "task=tickets", *TINY], tmp_path / "run"
+    )
+    metrics = train(cfg)
+    assert {"test/acc", "test/macro_f1", "test/f1_billing", "test/f1_bug", "test/f1_feature"} <= set(metrics)
+    splits = json.loads((tmp_path / "run" / "splits.json").read_text())
+    assert [len(splits[name]) for name in ("train", "validation", "test")] == [16, 8, 12]  # val_size 8 of 24

@@ -98,7 +98,10 @@ def _drllama(dataset: dict[str, list[Record]], data_cfg: Any, path: str) -> Spli
             f"{', '.join(dataset)}: use data.split.name=own"
         )
     split_cfg = data_cfg.split
-    return drllama_split(dataset["train"], split_cfg.train_size, split_cfg.val_size, split_cfg.test_size)
+    sizes = [split_cfg.get(key) for key in ("train_size", "val_size", "test_size")]
+    if any(size is None for size in sizes):
+        raise ConfigError("data.split.name=drllama needs data.split.train_size, val_size and test_size")
+    return drllama_split(dataset["train"], *(int(size) for size in sizes))
 
 
 @register_split("own")

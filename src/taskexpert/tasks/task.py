@@ -160,7 +160,7 @@ def build_task(cfg: Mapping[str, Any]) -> Task:
         raise ConfigError("task.prompt needs `input` (over the input fields) and `decision`")
     prompt = PromptTemplates(**{k: str(v) for k, v in prompt_cfg.items()})
     _check_templates(prompt, inputs, kind.placeholder)
-    targets = _check_targets(cfg.get("targets") or {"answer": ["decision"]})
+    targets = _check_targets(cfg.get("targets") or {kind.placeholder: ["decision"]})  # "label" or "answer"
     default_target = str(cfg.get("target") or next(iter(targets)))
     if default_target not in targets:
         raise ConfigError(f"task.target={default_target!r} is not one of task.targets ({', '.join(targets)})")

@@ -123,6 +123,8 @@ def build_data_and_module(
     eval_settings = {
         k: v for k, v in OmegaConf.to_container(cfg.eval, resolve=True).items() if k not in ("test", "train")
     }
+    eval_settings["mode"] = encoder.eval_mode  # null in the config: the task's default
+    eval_settings["max_new_tokens"] = eval_settings.get("max_new_tokens") or task.generate.max_new_tokens
     module = QAModule(
         model,
         tokenizer,
