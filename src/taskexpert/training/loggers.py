@@ -35,7 +35,12 @@ def build_loggers(logger_cfg: Any, run_dir: Path) -> list[Logger]:
         if node._target_.endswith("WandbLogger") and job_number is not None:
             extra["tags"] = list(node.get("tags") or []) + [o[:W_AND_B_TAG_LIMIT] for o in overrides]
             extra["name"] = f"{node.get('name') or 'job'}_{job_number}"
-        loggers.append(instantiate(node, _convert_="all", **extra))
+        logger = instantiate(node, _convert_="all", **extra)
+        if isinstance(logger, WandbLogger) and logger._wandb_init.get("anonymous") is None:
+            # Lightning always passes anonymous=None, which current wandb prints a deprecation warning about
+            # on every run although it means "not set"; leaving it out changes nothing else.
+            logger._wandb_init.pop("anonymous", None)
+        loggers.append(logger)
     return loggers
 
 

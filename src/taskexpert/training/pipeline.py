@@ -19,37 +19,13 @@ from taskexpert.data.prompts import PromptFormat
 from taskexpert.models.adapters import adapter_name, apply_adapter, count_parameters, load_adapter
 from taskexpert.models.loading import load_model_and_tokenizer
 from taskexpert.models.module import EvalSettings, OptimizerSettings, QAModule
-from taskexpert.models.sizing import estimate_size
 from taskexpert.training.config_logging import loggable_config
+from taskexpert.training.dry_run import dry_run
 from taskexpert.training.loggers import build_loggers, close_loggers
 from taskexpert.training.pruning import OptunaPruningCallback, TrialPruned, pruned_run_metrics
 from taskexpert.training.results import print_results, write_metrics, write_predictions, write_splits
 
 log = logging.getLogger(__name__)
-
-
-def dry_run(cfg: DictConfig) -> dict[str, float]:
-    """Sizes from the architecture alone: nothing is downloaded, nothing trains."""
-    size = estimate_size(cfg.model, cfg.peft, cfg.data.batch_size, cfg.data.max_length)
-    summary = {
-        "params/total": size.total_parameters,
-        "params/trainable": size.trainable_parameters,
-        "memory/weights_gib": round(size.weights_gib, 3),
-        "memory/gradients_and_optimizer_gib": round(size.gradients_and_optimizer_gib, 3),
-        "memory/activations_gib": round(size.activations_gib, 3),
-        "memory/training_estimate_gib": round(size.training_gib, 3),
-    }
-    print(f"Dry run: {cfg.model.name} with {adapter_name(cfg.peft)}")
-    print(f"  total parameters:     {size.total_parameters:,}")
-    print(
-        f"  trainable parameters: {size.trainable_parameters:,} ({100 * size.trainable_parameters / size.total_parameters:.4f}%)"
-    )
-    print(
-        f"  training memory, rough: {size.training_gib:.1f} GiB = weights {size.weights_gib:.1f} + gradients/AdamW "
-        f"{size.gradients_and_optimizer_gib:.2f} + activations {size.activations_gib:.1f} "
-        f"(batch {cfg.data.batch_size} x {cfg.data.max_length} tokens)"
-    )
-    return summary
 
 
 def _callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
@@ -175,7 +151,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             write_metrics(run_dir, pruned_run_metrics(trainer, module.results, **measured))
             raise
         if cfg.checkpoint.enabled:  # the callback misses the final state when max_steps ends an epoch early
-            trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+            trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)  # resumable
         best = "best" if cfg.checkpoint.enabled and trainer.checkpoint_callback.best_model_path else None
         trainer.validate(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
         if cfg.eval.test:
