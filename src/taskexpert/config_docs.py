@@ -35,17 +35,16 @@ def split_comment(text: str) -> tuple[str, str]:
 
 
 def file_description(path: Path) -> str:
-    """The first comment line at the top of a config file (the `# @package` header skipped)."""
+    """The comment paragraph at the top of a config file, as one line (the `# @package` header skipped)."""
+    lines: list[str] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         stripped = line.strip()
-        if not stripped:
-            continue
         if not stripped.startswith("#"):
-            return ""
+            break
         text = stripped.lstrip("#").strip()
-        if text and not text.startswith("@package"):
-            return text
-    return ""
+        if not text.startswith("@package"):
+            lines.append(text)
+    return " ".join(line for line in lines if line)
 
 
 def key_docs(path: Path) -> list[KeyDoc]:

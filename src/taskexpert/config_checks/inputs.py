@@ -25,6 +25,21 @@ def check_data_path(data_cfg: Any) -> None:
     raise ConfigError(f"data.path={path} does not exist: set data.path to the data file (check the spelling)")
 
 
+def looks_local(path: str) -> bool:
+    """A filesystem path rather than a hub id (`org/name`): absolute, home- or dot-relative."""
+    return path.startswith(("/", "~", "./", "../")) or path in (".", "..")
+
+
+def check_model_path(model_cfg: Any) -> None:
+    """`model.path=/models/x` that is not there would reach the hub client as an invalid repo id."""
+    path = model_cfg.get("path") if model_cfg is not None else None
+    if path and looks_local(str(path)) and not Path(str(path)).expanduser().exists():
+        raise ConfigError(
+            f"model.path={path} does not exist: set model.path to a local model directory "
+            "(with config.json), or to a hub id such as org/name"
+        )
+
+
 def check_data_files(data_cfg: Any) -> None:
     check_data_path(data_cfg)
     check_extra_train_files(data_cfg)

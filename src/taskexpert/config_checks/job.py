@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from taskexpert.config_checks.inputs import check_data_files
+from taskexpert.config_checks.inputs import check_data_files, check_model_path
 from taskexpert.config_checks.machine import check_accelerator, how_asked
 
 
@@ -15,6 +15,7 @@ def check_job(cfg: DictConfig) -> None:
     if cfg.get("dry_run"):
         return
     check_data_files(cfg.data)
+    check_model_path(cfg.get("model"))
     if cfg.get("trainer") is not None:
         choice, overrides = None, []
         if HydraConfig.initialized():

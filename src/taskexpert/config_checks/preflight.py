@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from taskexpert.config_checks.command_line import normalise_arguments, one_line, parse_hydra_flags
-from taskexpert.config_checks.inputs import check_data_files
+from taskexpert.config_checks.inputs import check_data_files, check_model_path
 from taskexpert.config_checks.machine import check_accelerator, how_asked
 from taskexpert.config_checks.overrides import (
     check_added_keys_against_targets,
@@ -96,6 +96,7 @@ def check_command(arguments: list[str], conf_dir: Path, config_name: str, progra
                 check_jobs_inputs(cfg, overrides, groups)
             else:
                 check_data_files(cfg.data)
+            check_model_path(cfg.get("model"))
             _check_machine(cfg, flags.multirun)
     finally:
         GlobalHydra.instance().clear()
