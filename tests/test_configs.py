@@ -58,7 +58,8 @@ def test_model_options_build_on_meta_device(option, tmp_path):
     """The architecture numbers (or the local tiny config) give a real model class, with no download."""
     from taskexpert.models.tiny import tiny_model_dir
 
-    local = [f"model.path={tiny_model_dir('llama')}"] if option == "local" else []  # sized from its config.json
+    # model=local is sized from its directory's config.json
+    local = [f"model.path={tiny_model_dir('llama')}"] if option == "local" else []
     cfg = compose_config([f"model={option}", *local], tmp_path)
     model, config = meta_model(cfg.model)
     expected = {"biogpt": "BioGptForCausalLM", "llama": "LlamaForCausalLM"}[config.model_type]

@@ -3,37 +3,10 @@ exit status 2, and nothing written (the checks run before Hydra makes a director
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-from conftest import ROOT
+from cli_helpers import assert_one_line_error, run_entry
 
 from taskexpert.models.tiny import tiny_model_dir
-
-
-def run_entry(
-    script: str, args: list[str], output_root: Path, timeout: int = 300
-) -> subprocess.CompletedProcess:
-    command = (
-        [sys.executable, script, *args, f"paths.output_root={output_root}"]
-        if output_root
-        else [sys.executable, script, *args]
-    )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *fix: str) -> str:
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for part in fix:
-        assert part in lines[0], lines[0]
-    return lines[0]
-
 
 MISTAKES = [
     # The sample's path must not satisfy the required path of the real data set.

@@ -1,0 +1,50 @@
+"""The console of a tiny training: our lines, then our table; third-party chatter only with --verbose."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+# Lines of ours a run may print before its results table.
+OUR_LINES = ("parameters: ",)
+QUIETING_VARIABLES = ("WANDB_SILENT", "HF_HUB_DISABLE_PROGRESS_BARS")  # the test must not set what we set
+
+
+def run_merged(args: list[str], tmp_path) -> list[str]:
+    """stdout and stderr in the order a terminal shows them."""
+    env = {key: value for key, value in os.environ.items() if key not in QUIETING_VARIABLES}
+    env.update(HF_HUB_OFFLINE="1", WANDB_MODE="offline")
+    result = subprocess.run(
+        [sys.executable, "train.py", *args, f"paths.output_root={tmp_path / 'outputs'}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    return [line for line in result.stdout.splitlines() if line.strip()]
+
+
+def test_a_tiny_training_prints_only_our_lines_before_its_table(tmp_path):
+    """W&B offline and checkpoints on, as by default: the run that used to print ~8 lines of notices first."""
+    lines = run_merged(["model=tiny_llama", "trainer=fast", "logger=wandb"], tmp_path)
+    title = next(index for index, line in enumerate(lines) if "tiny_llama + lora" in line)
+    before = lines[:title]
+    assert [line for line in before if not line.startswith(OUR_LINES)] == [], "\n".join(before)
+    assert len(before) <= 2
+    after = lines[title:]
+    assert any(line.startswith("Run directory:") for line in after)
+    assert not any(line.startswith("wandb:") for line in after)
+
+
+def test_verbose_shows_what_the_quiet_console_hides(tmp_path):
+    """PEFT meets transformers' deprecation notice while wrapping the model (a dry run does too): the training
+    above hides it; --verbose shows it."""
+    verbose = run_merged(["model=tiny_llama", "dry_run=true", "--verbose"], tmp_path)
+    assert any("`is_gradient_checkpointing` is deprecated" in line for line in verbose), "\n".join(verbose)
+    assert any(line.startswith("Dry run: tiny_llama") for line in verbose)
