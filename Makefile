@@ -30,6 +30,9 @@ setup-dev: $(VENV)/.dev-done
 
 $(VENV)/.dev-done: $(VENV)/.setup-done
 	$(PIP) install -q -e '.[dev]'
+	@# the secrets test stores an Optuna study in a real PostgreSQL server (Debian's package), installed once
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; fi
 	@touch $@
 
 ## prepare: convert the offline default model once (cached under ~/.cache/taskexpert)

@@ -1,15 +1,13 @@
-"""Quality filters: ROUGE-L and embedding dedup, the contamination guard, diversity statistics."""
+"""Quality filters: ROUGE-L and embedding dedup, diversity statistics (the contamination guard: test_contamination.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from taskexpert.augment.contamination import ContaminationGuard
 from taskexpert.augment.dedup import Deduplicator, lcs_length, rouge_l_f
 from taskexpert.augment.diversity import distinct_n, diversity_stats, mean_pairwise_cosine
 from taskexpert.augment.embeddings import SentenceEmbedder
-from taskexpert.augment.filters import apply_filters, count_reasons
 from taskexpert.errors import ConfigError
 from taskexpert.records import QARecord
 
@@ -67,43 +65,6 @@ def test_embedding_dedup_with_minilm_catches_paraphrases():
     )
     assert [r.id for r in kept] == ["other"]
     assert dropped[0].reason == "duplicate_near" and "cosine" in dropped[0].detail
-
-
-EVAL = [
-    record(
-        "t1",
-        "Does nightly melatonin improve sleep in shift workers?",
-        "Forty nurses working rotating night shifts took melatonin or placebo for four weeks and wore actigraphs "
-        "that recorded total sleep time, sleep latency and the number of awakenings every night.",
-    )
-]
-
-
-def test_a_record_copying_an_evaluation_item_is_dropped_and_others_kept():
-    guard = ContaminationGuard(EVAL, n=8, threshold=0.2)
-    copied = record("copy", "Does melatonin help nurses sleep?", EVAL[0].context)
-    fresh = record(
-        "fresh", "Do standing desks reduce back pain?", "Office workers received standing desks for a year."
-    )
-    kept, dropped = apply_filters([guard], [copied, fresh])
-    assert [r.id for r in kept] == ["fresh"]
-    assert count_reasons(dropped) == {"contamination": 1} and "t1" in dropped[0].detail
-    fraction, evaluation_id = guard.overlap(copied)
-    assert evaluation_id == "t1" and 0.2 < fraction <= 1.0
-
-
-def test_contamination_threshold_and_short_texts():
-    partly = record(
-        "partly", "Q?", "took melatonin or placebo for four weeks and wore actigraphs " + "new words " * 40
-    )
-    assert ContaminationGuard(EVAL, n=8, threshold=0.0).apply([partly])[0] == []
-    assert len(ContaminationGuard(EVAL, n=8, threshold=0.5).apply([partly])[0]) == 1
-    assert ContaminationGuard(EVAL, n=13, fields=["question"]).overlap(record("s", "Too short?")) == (
-        0.0,
-        None,
-    )
-    with pytest.raises(ConfigError, match="threshold"):
-        ContaminationGuard(EVAL, threshold=1.5)
 
 
 def test_distinct_n_and_mean_pairwise_cosine():

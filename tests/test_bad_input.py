@@ -362,3 +362,102 @@ def test_write_jsonl_keeps_old_file_when_records_fail(tmp_path):
         write_jsonl(records_then_crash(), path)
     assert read_jsonl(path) == good
     assert leftovers(tmp_path, "records.jsonl") == []
+
+
+# --- bytes that are not UTF-8, a file that is not Parquet, a directory ------------------------------------
+
+
+def with_latin1_byte(path, after: str):
+    """Replace the first `after` text in the file by itself plus a Latin-1 'é' (0xe9, not valid UTF-8);
+    returns (line, byte offset) of that byte."""
+    data = path.read_bytes()
+    offset = data.index(after.encode()) + len(after.encode())
+    path.write_bytes(data[:offset] + b"\xe9" + data[offset:])
+    return data.count(b"\n", 0, offset) + 1, offset
+
+
+def assert_not_utf8(error, path, line, offset):
+    assert str(error).startswith(f"{path}, line {line}, byte offset {offset}: is not UTF-8 text (byte 0xe9)")
+    assert "iconv" in str(error) and "\n" not in str(error)
+
+
+def test_non_utf8_official_file_names_line_and_offset(tmp_path):
+    path = small_official(tmp_path)
+    line, offset = with_latin1_byte(path, '"1004": {\n  "QUESTION": "')
+    with pytest.raises(DataError) as caught:
+        load_splits(small_config(path))
+    assert_not_utf8(caught.value, path, line, offset)
+
+
+def test_non_utf8_ground_truth_file(tmp_path):
+    path = write_json(tmp_path / "test_ground_truth.json", {"1": "yes", "2": "no"})
+    line, offset = with_latin1_byte(path, '"2": "n')
+    with pytest.raises(DataError) as caught:
+        read_ground_truth(path)
+    assert_not_utf8(caught.value, path, line, offset)
+
+
+@pytest.mark.parametrize("shape", ["records", "hf_rows"])
+def test_non_utf8_jsonl_names_line_and_offset(tmp_path, shape):
+    rows = [record_row(i) for i in range(1, 5)]
+    if shape == "hf_rows":
+        rows = [{"pubid": r["id"], "question": r["question"], "context": {"contexts": [r["context"]]},
+                 "final_decision": r["label"]} for r in rows]  # fmt: skip
+    path = write_jsonl_rows(tmp_path / "rows.jsonl", rows)
+    line, offset = with_latin1_byte(path, '"question": "')  # on the first line: format detection reads it
+    with pytest.raises(DataError) as caught:
+        read_records(path)
+    assert_not_utf8(caught.value, path, line, offset)
+    path.write_bytes(path.read_bytes().replace(b"\xe9", b""))
+    line, offset = with_latin1_byte(path, f'"{"pubid" if shape == "hf_rows" else "id"}": "3", ')
+    with pytest.raises(DataError) as caught:
+        read_records(path)
+    assert line == 3 and offset > 0
+    assert_not_utf8(caught.value, path, line, offset)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_non_utf8_corpus_names_line_and_offset(tmp_path, suffix):
+    from taskexpert.retrieval.corpus_readers import read_rows
+
+    path = tmp_path / f"corpus{suffix}"
+    if suffix == ".csv":
+        path.write_text(
+            'id,text\n1,"first passage"\n2,"second\npassage, two lines"\n3,third\n', encoding="utf-8"
+        )
+        after = "passage, two"
+    else:
+        path.write_text("".join(json.dumps({"id": i, "text": f"passage {i}"}) + "\n" for i in range(3)))
+        after = "passage 2"
+    line, offset = with_latin1_byte(path, after)
+    with pytest.raises(DataError) as caught:
+        list(read_rows(path, "auto", ["id", "text"]))
+    assert_not_utf8(caught.value, path, line, offset)
+
+
+def test_a_file_named_parquet_that_is_not_parquet(tmp_path):
+    path = write_jsonl_rows(tmp_path / "pqa_labeled.parquet", [record_row(1)])
+    with pytest.raises(DataError) as caught:
+        load_splits(small_config(path))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: is not a readable Parquet file (")
+    assert "rename a JSON-lines file to .jsonl" in message and "\n" not in message
+
+
+def test_a_directory_as_data_path_is_named_as_one(tmp_path):
+    small_official(tmp_path)
+    with pytest.raises(DataError) as caught:
+        load_splits(small_config(tmp_path))
+    message = str(caught.value)
+    assert message.startswith(
+        f"{tmp_path}: is a directory, not a file (hint: point data.path at a file in it: "
+    )
+    assert "ori_pqal.json (the official PubMedQA file)" in message and ".parquet" in message
+    assert message.endswith("; it holds ori_pqal.json)")
+    for reader in (
+        read_official,
+        read_jsonl,
+        read_hf_rows,
+    ):  # named the same way when a reader is called alone
+        with pytest.raises(DataError, match="is a directory, not a file"):
+            reader(tmp_path)

@@ -22,6 +22,7 @@ import taskexpert.training.pipeline as training_pipeline
 from taskexpert.augment.llm2llm import llm2llm_jobs, run_llm2llm, wrong_examples
 from taskexpert.augment.llm2llm_state import HISTORY_FILE, load_history, save_history
 from taskexpert.augment.prompts import PromptTemplate
+from taskexpert.data.split_meta import read_split_meta
 from taskexpert.errors import ConfigError, DataError
 from taskexpert.records import QARecord, read_jsonl
 
@@ -127,6 +128,9 @@ def test_seed_errors_accumulate_from_base_weights_and_a_half_done_iteration_resu
         assert read_jsonl(run_dir / "iter_2" / "train_extra.jsonl") == added[0]
         assert read_jsonl(run_dir / "augmented.jsonl") == added[0] + added[1]
         assert stats["kept"] == len(added[0]) + len(added[1])
+        # both files say which split they were guarded against, so each iteration's training accepts its data
+        assert read_split_meta(run_dir / "augmented.jsonl")["records"] == stats["kept"]
+        assert read_split_meta(run_dir / "iter_2" / "train_extra.jsonl")["method"] == "llm2llm"
         # from scratch: both students started from the same base weights and the same fresh adapter,
         # although iteration 1 ended with a different adapter (so continuing it would show)
         assert len(initial_states) == 2

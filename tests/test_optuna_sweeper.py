@@ -244,6 +244,37 @@ def test_killed_sweep_resumes_to_exactly_n_trials_with_new_job_numbers(tmp_path)
     }
 
 
+@pytest.mark.parametrize("sampler", ["tpe", "random", "grid"])
+def test_a_killed_and_resumed_study_runs_n_trials_distinct_parameter_sets(tmp_path, sampler):
+    """SIGKILLed mid-trial and resumed: a seeded sampler must not replay its first draws, nor repeat a set the
+    study holds. The grid's interrupted point is killed again in its retry and must still run, once."""
+    sweep_dir = tmp_path / sampler
+    if sampler == "grid":
+        overrides, kills = [*GRID, "hydra.sweeper.n_trials=null", "x=range(0,3)", "y=0,1"], ["2", "3"]
+    else:  # the app's 15-point space (x in 0..4, y in 0..2), seed 0
+        overrides, kills = [f"hydra.sweeper.sampler.name={sampler}", "hydra.sweeper.n_trials=6"], ["3"]
+    for kill_at in kills:
+        killed = run_app(
+            "app.py", sweep_dir, *overrides, env={"OPTUNA_APP_KILL_AT_TRIAL": kill_at}, check=False
+        )
+        assert killed.returncode == -signal.SIGKILL
+    run_app("app.py", sweep_dir, *overrides)
+    study = load_study(sweep_dir)
+    complete = [(t.params["x"], t.params["y"]) for t in study.get_trials(states=(TrialState.COMPLETE,))]
+    assert len(complete) == 6 and len(set(complete)) == 6, complete
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    if sampler == "grid":
+        assert set(complete) == {(x, y) for x in range(3) for y in (0, 1)}
+
+
+def test_a_finite_space_ends_once_every_point_has_run(tmp_path):
+    sweep_dir = tmp_path / "small"
+    result = run_app("app.py", sweep_dir, "hydra.sweeper.sampler.name=random", "x=1,2", "y=0,1")
+    complete = [(t.params["x"], t.params["y"]) for t in load_study(sweep_dir).trials]
+    assert sorted(complete) == [(1, 0), (1, 1), (2, 0), (2, 1)]  # n_trials=5, but only 4 points
+    assert "exceeds the 4 points of the search space" in result.stderr + result.stdout
+
+
 def test_failed_trials_are_recorded_and_the_study_goes_on(tmp_path):
     sweep_dir = tmp_path / "failing"
     run_app(
@@ -270,6 +301,7 @@ def test_too_many_failures_abort_the_study(tmp_path):
         sweep_dir,
         "hydra.sweeper.n_trials=8",
         "x=3",
+        "y=range(0,10)",  # more points than trials: distinct parameter sets never run out
         "fail_at_x=3",
         check=False,
     )

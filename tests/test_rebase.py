@@ -18,7 +18,8 @@ from servers.fault_server import FaultServer
 
 from taskexpert.augment.rebase import method_corpora, retrieval_config, run_rebase
 from taskexpert.data.loading import load_splits
-from taskexpert.errors import ConfigError
+from taskexpert.data.split_meta import read_split_meta
+from taskexpert.errors import ConfigError, DataError
 from taskexpert.records import QARecord, read_jsonl, write_jsonl
 from taskexpert.retrieval import Retriever, select_from_config
 
@@ -206,6 +207,19 @@ def test_records_come_from_planted_passages_with_provenance_and_rationale(task, 
     assert stats["retrieval"]["corpora"]["corpus"]["rows"] == len(corpus_rows)
     written = json.loads((tmp_path / "first" / "augment_stats.json").read_text())
     assert written["retrieval"]["selected"] == 8 and written["method"] == "rebase"
+
+
+def test_the_augmented_file_records_its_split_and_train_accepts_it_only_there(task, first_run):
+    data, *_ = task
+    augmented = first_run[0] / "first" / "augmented.jsonl"
+    meta = read_split_meta(augmented)
+    assert meta["method"] == "rebase" and meta["records"] == 8 and meta["evaluation_items"] == N_VAL + N_TEST
+    same = compose_config([*data_overrides(data), f"data.extra_train=[{augmented}]"])
+    assert len(load_splits(same.data).train) == N_TRAIN + 8  # passage parents and texts pass the check
+    moved = [f"data.split.train_size={N_TRAIN - 1}", f"data.split.val_size={N_VAL + 1}"]
+    other = compose_config([*data_overrides(data), *moved, f"data.extra_train=[{augmented}]"])
+    with pytest.raises(DataError, match="guarded against another split"):
+        load_splits(other.data)
 
 
 def test_second_run_reuses_the_index_and_makes_no_teacher_call(task, server, first_run):

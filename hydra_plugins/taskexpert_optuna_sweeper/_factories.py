@@ -44,9 +44,20 @@ def _short_name(spec: Any, what: str) -> str:
     return str(mapping.get("name") or str(mapping.get("_target_", "?")).rsplit(".", 1)[-1])
 
 
-def build_sampler(spec: Any, grid: Mapping[str, list[Any]] | None = None) -> optuna.samplers.BaseSampler:
-    """`grid` (the value lists of every parameter) is required by, and only used for, the grid sampler."""
+def sampler_seed(spec: Any) -> int | None:
+    """The spec's `seed`, when it is an integer."""
+    seed = _as_mapping(spec, "sampler").get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def build_sampler(
+    spec: Any, grid: Mapping[str, list[Any]] | None = None, seed: int | None = None
+) -> optuna.samplers.BaseSampler:
+    """`grid` (the value lists of every parameter) is required by, and only used for, the grid sampler.
+    `seed`, when given, replaces the spec's own."""
     target, kwargs = _target_and_kwargs(spec, SAMPLERS, "sampler")
+    if seed is not None:
+        kwargs["seed"] = seed
     if target == SAMPLERS["cmaes"] and importlib.util.find_spec("cmaes") is None:
         raise SweepConfigError(
             "hydra.sweeper.sampler.name=cmaes needs the `cmaes` package: pip install cmaes"

@@ -16,11 +16,21 @@ from optuna.distributions import CategoricalDistribution, check_distribution_com
 from optuna.trial import Trial, TrialState
 
 from taskexpert.utils.atomic import atomic_write_text
+from taskexpert.utils.secrets import redact_text
 
 from . import _study
+from ._distinct import DistinctSampler, FinitePoints, finite_points, held_param_sets
 from ._errors import SweepAbortedError, SweepConfigError
-from ._factories import build_pruner, build_sampler, pruner_name, pruner_target, sampler_name
+from ._factories import (
+    build_pruner,
+    build_sampler,
+    pruner_name,
+    pruner_target,
+    sampler_name,
+    sampler_seed,
+)
 from ._liveness import OWNER_ATTR, Heartbeat, current_owner
+from ._passwords import keep_passwords_out_of_jobs
 from ._results import study_summary, write_results
 from ._search_space import SearchSpace, format_value, parse_search_space
 
@@ -43,25 +53,35 @@ def run_study(
     if not space.params:
         log.warning("nothing to search: no key of hydra.sweeper.params or the command line is a sweep")
     is_grid = sampler_name(settings.sampler) == "grid"
-    n_trials = _n_trials(settings.n_trials, space, is_grid)
-    sampler = build_sampler(settings.sampler, space.grid() if is_grid else None)
+    points = finite_points(space)
+    n_trials = _n_trials(settings.n_trials, space, is_grid, points if settings.distinct_params else None)
+    # the grid sampler is built to check its keywords; the loop enqueues the grid's points itself (_next_trial)
+    grid_sampler = build_sampler(settings.sampler, space.grid()) if is_grid else None
     pruner_spec = pruner_target(settings.pruner)
     labels = (sampler_name(settings.sampler), pruner_name(settings.pruner))
 
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(config))
     url = _study.storage_url(settings.storage, sweep_dir)
+    job_url = keep_passwords_out_of_jobs(config, space, url)
+    atomic_write_text(sweep_dir / "multirun.yaml", redact_text(OmegaConf.to_yaml(config)))
     name = settings.study_name or _study.default_study_name(sweep_dir, str(config.hydra.job.name))
     storage = _study.open_storage(url)
-    study = _study.load_or_create_study(
-        storage, name, settings.direction, sampler, build_pruner(settings.pruner)
-    )
-    # the grid sampler hands out its own values: exact, including float ranges
+    # the grid's values are handed out exactly as written, including float ranges
     distributions = (
         {param.name: CategoricalDistribution(param.grid_values) for param in space.params}
         if is_grid
         else space.distributions()
+    )
+    sampler = grid_sampler or DistinctSampler(
+        lambda seed: build_sampler(settings.sampler, seed=seed),
+        sampler_seed(settings.sampler),
+        distributions,
+        points,
+        distinct=settings.distinct_params,
+    )
+    study = _study.load_or_create_study(
+        storage, name, settings.direction, sampler, build_pruner(settings.pruner)
     )
     _check_search_space(study, distributions)
     recovered = _study.recover_interrupted(study, settings.stale_after)
@@ -70,7 +90,7 @@ def run_study(
         name, _study.redacted(url), settings.direction, *labels, n_trials, _study.count_trials(study).finished,
         recovered,
     )  # fmt: skip
-    trial_overrides = _TrialOverrides(url, name, pruner_spec)
+    trial_overrides = _TrialOverrides(job_url, name, pruner_spec)
     with Heartbeat(storage, settings.heartbeat_interval) as heartbeat:
         while True:
             _study.recover_interrupted(study, settings.stale_after)  # also those of other, dead sweepers
@@ -78,7 +98,18 @@ def run_study(
             remaining = n_trials - counts.finished - counts.running
             if remaining <= 0:
                 break
-            trials = [_ask(study, distributions) for _ in range(min(settings.n_jobs, remaining))]
+            trials = []
+            for _ in range(min(settings.n_jobs, remaining)):
+                trial = _next_trial(study, distributions, points, is_grid, settings.distinct_params)
+                if trial is None:
+                    break
+                trials.append(trial)
+            if not trials:
+                log.info(
+                    "every point of the search space has run or is running: the study ends with %d trials",
+                    counts.finished,
+                )
+                break
             heartbeat.track([trial._trial_id for trial in trials])
             try:
                 returns = _launch(trials, space, trial_overrides, launcher, validate_batch)
@@ -120,10 +151,19 @@ def _check_settings(settings: Any) -> None:
         )
 
 
-def _n_trials(n_trials: int | None, space: SearchSpace, is_grid: bool) -> int:
+def _n_trials(
+    n_trials: int | None, space: SearchSpace, is_grid: bool, distinct_points: FinitePoints | None
+) -> int:
     if not is_grid:
         if n_trials is None or n_trials < 1:
             raise SweepConfigError(f"hydra.sweeper.n_trials must be a positive number, got {n_trials}")
+        if distinct_points is not None and n_trials > distinct_points.size:
+            log.warning(
+                "hydra.sweeper.n_trials=%d exceeds the %d points of the search space: the study ends once each "
+                "has run (hydra.sweeper.distinct_params=false allows repeats)",
+                n_trials,
+                distinct_points.size,
+            )
         return n_trials
     grid_size = space.grid_size()
     if n_trials is None or n_trials >= grid_size:
@@ -153,6 +193,28 @@ def _check_search_space(study: optuna.Study, distributions: dict[str, Any]) -> N
             sorted(distributions),
             sorted(earlier),
         )
+
+
+def _next_trial(
+    study: optuna.Study,
+    distributions: dict[str, Any],
+    points: FinitePoints | None,
+    is_grid: bool,
+    distinct: bool,
+) -> Trial | None:
+    """The next trial: a queued one first; for a grid, the first grid point nobody holds. None when every point
+    of a finite space is held (a grid always; other samplers with distinct_params)."""
+    queued = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    if points is not None and (is_grid or distinct) and not queued:
+        held = held_param_sets(study)
+        if is_grid:
+            point = next(points.unheld(held), None)
+            if point is None:
+                return None
+            study.enqueue_trial(point)
+        elif points.held_count(held) >= points.size:
+            return None
+    return _ask(study, distributions)
 
 
 def _ask(study: optuna.Study, distributions: dict[str, Any]) -> Trial:

@@ -11,6 +11,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from taskexpert.utils.secrets import redact_text
+
 from ._errors import SweepConfigError
 from ._liveness import current_owner, is_interrupted
 
@@ -39,12 +41,7 @@ def storage_url(storage: str | None, sweep_dir: Path) -> str:
 
 def redacted(url: str) -> str:
     """The URL with its password hidden, for logs and result files."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+    return redact_text(url)
 
 
 def default_study_name(sweep_dir: Path, job_name: str) -> str:

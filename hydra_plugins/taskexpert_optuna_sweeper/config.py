@@ -15,8 +15,11 @@ class TaskExpertOptunaSweeperConf:
     n_trials: int | None = 20
     # trials asked, launched together and told per batch
     n_jobs: int = 1
-    # {name: tpe|random|grid|cmaes, seed: ..., any keyword of the Optuna sampler}, or {_target_: ...}
+    # {name: tpe|random|grid|cmaes, seed: ..., any keyword of the Optuna sampler}, or {_target_: ...};
+    # a seed seeds each trial from (seed, trial number), so a resumed study continues rather than replays
     sampler: Any = field(default_factory=lambda: {"name": "tpe", "seed": None})
+    # never run a parameter set the study already holds (finished, running or queued); false allows repeats
+    distinct_params: bool = True
     # {name: median|hyperband|percentile|successive_halving|threshold|none, keywords of the Optuna pruner}
     pruner: Any = field(default_factory=lambda: {"name": "median"})
     # SQLAlchemy URL of the study; null = sqlite:///<sweep dir>/optuna.db

@@ -17,6 +17,7 @@ class SweepSettings:
     n_trials: int | None
     n_jobs: int
     sampler: Any
+    distinct_params: bool
     pruner: Any
     storage: str | None
     study_name: str | None

@@ -41,6 +41,22 @@ def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def prepare_command_line(argv: list[str], conf_dir: str) -> list[str]:
+    """The command line as Hydra should see it, checked before Hydra writes any file: `group=null` becomes
+    `~group`; an `*_env` override whose value is not a variable's name ends the run with one line (the value,
+    likely a pasted secret, is not repeated); a password inside a URL moves into the environment."""
+    import os
+
+    from taskexpert.utils.secrets import env_override_problem, move_url_passwords_to_environment
+
+    for argument in argv[1:]:
+        problem = env_override_problem(argument)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            raise SystemExit(2)
+    return move_url_passwords_to_environment(null_group_overrides_to_deletions(argv, conf_dir), os.environ)
+
+
 def null_group_overrides_to_deletions(argv: list[str], conf_dir: str) -> list[str]:
     """Hydra 1.3 rejects `group=null` for a group that has a default; it means `~group` (drop it).
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from taskexpert.errors import DataError
 from taskexpert.utils.atomic import atomic_write_text
+from taskexpert.utils.input_files import require_file
 from taskexpert.utils.json_lines import json_objects
 
 LABELS: tuple[str, ...] = ("yes", "no", "maybe")
@@ -84,8 +85,7 @@ def record_from_dict(row: dict[str, Any], where: str) -> QARecord:
 def read_jsonl(path: str | Path) -> list[QARecord]:
     """Read records from a JSON-lines file, one object per line; blank lines are skipped."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(str(path), "-", "does not exist", "check the path in your data config")
+    require_file(path)
     return [record_from_dict(row, where) for where, row in json_objects(path)]
 
 

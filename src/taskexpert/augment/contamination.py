@@ -1,19 +1,23 @@
-"""Contamination guard: drop a generated record that shares too many word n-grams with an evaluation item.
+"""Contamination guard: drop a generated record whose text overlaps a validation or test item.
 
-Overlap of a candidate with one evaluation item = the fraction of the candidate's distinct n-grams that
-also occur in that item; the candidate is dropped when its largest overlap with any validation or test item
-exceeds the threshold. A candidate shorter than n words has no n-grams and cannot be judged (kept).
+The measure is the training-time leak check's (`data.leak_check`, taskexpert.text.overlap), field by field and in
+both directions: a record field that holds most of an evaluation item's field (a copied question, even with a
+fresh context), or whose own n-grams mostly occur in evaluation text, or that equals a short evaluation field.
+So a file this guard let through passes `train.py`'s check of `data.extra_train` on the same split.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
 from taskexpert.augment.filters import Dropped
-from taskexpert.augment.text import ngrams, record_text, words
-from taskexpert.errors import ConfigError
+from taskexpert.data.split_meta import write_split_meta
+from taskexpert.data.splits import Splits
 from taskexpert.records import QARecord
+from taskexpert.text import DEFAULT_FIELDS, EvaluationIndex, Leak, OverlapSettings, overlap_settings
 
 
 class ContaminationGuard:
@@ -22,45 +26,43 @@ class ContaminationGuard:
     def __init__(
         self,
         evaluation: Sequence[QARecord],
-        n: int = 8,
-        threshold: float = 0.2,
-        fields: Sequence[str] = ("question", "context"),
+        settings: OverlapSettings | None = None,
+        fields: Sequence[str] = DEFAULT_FIELDS,
     ) -> None:
-        if n < 1:
-            raise ConfigError(f"filters.contamination.ngram={n} must be >= 1")
-        if not 0 <= threshold < 1:
-            raise ConfigError(f"filters.contamination.threshold={threshold} must be in [0, 1)")
-        self.n = n
-        self.threshold = threshold
-        self.fields = tuple(fields)
-        self._index: dict[tuple[str, ...], list[int]] = {}  # n-gram -> evaluation items holding it
-        self._ids: list[str] = []
-        for record in evaluation:
-            position = len(self._ids)
-            self._ids.append(record.id)
-            for gram in set(ngrams(words(record_text(record, self.fields)), n)):
-                self._index.setdefault(gram, []).append(position)
+        self.index = EvaluationIndex(evaluation, fields, settings)
 
-    def overlap(self, record: QARecord) -> tuple[float, str | None]:
-        """(largest overlap fraction, id of that evaluation item) for one candidate."""
-        grams = set(ngrams(words(record_text(record, self.fields)), self.n))
-        if not grams:
-            return 0.0, None
-        shared: Counter = Counter()
-        for gram in grams:
-            shared.update(self._index.get(gram, ()))
-        if not shared:
-            return 0.0, None
-        position, count = shared.most_common(1)[0]
-        return count / len(grams), self._ids[position]
+    def find(self, record: QARecord) -> Leak | None:
+        """The first field of `record` that overlaps an evaluation item, or None."""
+        return self.index.find(record)
 
     def apply(self, records: list[QARecord]) -> tuple[list[QARecord], list[Dropped]]:
         kept, dropped = [], []
         for record in records:
-            fraction, evaluation_id = self.overlap(record)
-            if fraction > self.threshold:
-                detail = f"{fraction:.2f} of its {self.n}-grams are in evaluation item {evaluation_id}"
-                dropped.append(Dropped(record, "contamination", detail))
-            else:
+            leak = self.index.find(record)
+            if leak is None:
                 kept.append(record)
+            else:
+                dropped.append(Dropped(record, "contamination", leak.describe()))
         return kept, dropped
+
+
+def guard_settings(leak_cfg: Any) -> tuple[list[str], OverlapSettings]:
+    """(fields, settings) of `data.leak_check`, with the defaults where the block or a key is absent."""
+    leak_cfg = leak_cfg or {}
+    return list(leak_cfg.get("fields") or DEFAULT_FIELDS), overlap_settings(leak_cfg, "data.leak_check")
+
+
+def guard_from_config(leak_cfg: Any, evaluation: Sequence[QARecord]) -> ContaminationGuard:
+    """The guard measured as `data.leak_check` says."""
+    fields, settings = guard_settings(leak_cfg)
+    return ContaminationGuard(evaluation, settings, fields)
+
+
+def write_guard_meta(cfg: Any, splits: Splits, records_path: str | Path, records: int) -> Path:
+    """Record beside an augmented file which split it was guarded against, and how (see data/split_meta.py)."""
+    guard = None
+    if cfg.filters.contamination.enabled:
+        fields, settings = guard_settings(cfg.data.get("leak_check"))
+        guard = {"fields": fields, **asdict(settings)}
+    evaluation = splits.validation + splits.test
+    return write_split_meta(records_path, evaluation, guard, str(cfg.method.name), records)

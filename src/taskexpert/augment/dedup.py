@@ -11,9 +11,9 @@ from collections import Counter
 from collections.abc import Sequence
 
 from taskexpert.augment.filters import Dropped
-from taskexpert.augment.text import normalized, record_text, words
 from taskexpert.errors import ConfigError
 from taskexpert.records import QARecord
+from taskexpert.text import normalized, record_text, words
 
 NEAR_METHODS = ("rouge_l", "embedding", "none")
 

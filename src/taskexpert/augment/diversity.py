@@ -11,8 +11,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from taskexpert.augment.text import ngrams, record_text, words
 from taskexpert.records import QARecord
+from taskexpert.text import ngrams, record_text, words
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float | None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
+from taskexpert.augment.contamination import write_guard_meta
 from taskexpert.augment.dedup import Deduplicator
 from taskexpert.augment.embeddings import SentenceEmbedder
 from taskexpert.augment.generation import GenerationResult, generate_records
@@ -141,6 +142,7 @@ def _train_iteration(
     user_extra: list[str],
     extra: list[QARecord],
     settings: dict[str, Any],
+    splits: Splits,
 ) -> tuple[dict[str, Any], float]:
     """Train (or find the finished training of) iteration `iteration`; (metrics, seconds spent)."""
     from taskexpert.training.pipeline import train
@@ -150,6 +152,7 @@ def _train_iteration(
     extra_files = list(user_extra)
     if extra:
         extra_files.append(str(write_if_changed(directory / "train_extra.jsonl", extra)))
+        write_guard_meta(cfg, splits, extra_files[-1], len(extra))
     if training_finished(run_dir, iteration):
         return json.loads((directory / "metrics.json").read_text(encoding="utf-8")), 0.0
     init_adapter = None
@@ -199,7 +202,7 @@ class Loop:
         seeds, accumulate = self.seed_splits.train, self.settings["accumulate"]
         extra = current_extra(self.added, accumulate)
         metrics, train_seconds = _train_iteration(
-            self.cfg, self.run_dir, iteration, self.user_extra, extra, self.settings
+            self.cfg, self.run_dir, iteration, self.user_extra, extra, self.settings, self.seed_splits
         )
         predictions = read_train_predictions(self.run_dir, iteration)
         directory = iteration_dir(self.run_dir, iteration)
@@ -257,4 +260,6 @@ def run_llm2llm(cfg: DictConfig) -> dict[str, Any]:
         teacher.close()
         teacher.cache.close()
     seconds = time.perf_counter() - started
-    return write_final_outputs(cfg, run_dir, settings, history, loop.added, teacher, seconds)
+    stats = write_final_outputs(cfg, run_dir, settings, history, loop.added, teacher, seconds)
+    write_guard_meta(cfg, seed_splits, run_dir / cfg.output.records, stats["kept"])
+    return stats

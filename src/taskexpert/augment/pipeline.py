@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from taskexpert.augment.contamination import ContaminationGuard
+from taskexpert.augment.contamination import guard_from_config, write_guard_meta
 from taskexpert.augment.dedup import Deduplicator
 from taskexpert.augment.diversity import diversity_stats
 from taskexpert.augment.embeddings import SentenceEmbedder
@@ -85,14 +85,7 @@ def build_filters(cfg: DictConfig, splits: Splits, teacher: Teacher, embedder) -
         dedup.add_references(splits.train)
         filters.append(dedup)
     if filters_cfg.contamination.enabled:
-        filters.append(
-            ContaminationGuard(
-                splits.validation + splits.test,
-                int(filters_cfg.contamination.ngram),
-                float(filters_cfg.contamination.threshold),
-                list(filters_cfg.contamination.fields),
-            )
-        )
+        filters.append(guard_from_config(cfg.data.get("leak_check"), splits.validation + splits.test))
     judge_cfg = filters_cfg.label_consistency
     if judge_cfg.enabled:
         if judge_cfg.judge == "teacher":
@@ -176,6 +169,7 @@ def augment(cfg: DictConfig) -> dict[str, Any]:
         }
     stats["total_seconds"] = round(time.perf_counter() - started, 3)
     paths = write_outputs(run_dir, cfg.output, result.records, stats, result.rejected_items)
+    write_guard_meta(cfg, splits, paths["records"], len(result.records))
     if cfg.wandb.enabled:
         log_to_wandb(cfg.wandb, loggable_config(cfg), stats, run_dir)
     print_summary(stats, paths)

@@ -212,6 +212,7 @@ def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, A
     """
     # pipeline.py dispatches here, so its helpers are imported when needed, not at import time
     from taskexpert.augment import pipeline
+    from taskexpert.augment.contamination import write_guard_meta
     from taskexpert.augment.diversity import diversity_stats
     from taskexpert.augment.embeddings import SentenceEmbedder
     from taskexpert.augment.progress import teacher_progress
@@ -286,6 +287,7 @@ def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, A
         }
     stats["total_seconds"] = round(time.perf_counter() - started, 3)
     paths = write_outputs(run_dir, cfg.output, result.records, stats, result.rejected_items)
+    write_guard_meta(cfg, splits, paths["records"], len(result.records))
     if cfg.wandb.enabled:
         log_to_wandb(cfg.wandb, loggable_config(cfg), stats, run_dir)
     print_summary(stats, paths)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from taskexpert.data.checks import check_no_test_leak, check_unique_ids
+from taskexpert.data.checks import ExtraTrainCheck, check_unique_ids
 from taskexpert.data.readers import read_ground_truth, read_records
 from taskexpert.data.splits import Splits, drllama_split, official_split
 from taskexpert.errors import ConfigError
@@ -53,11 +53,14 @@ def load_splits(data_cfg: Any) -> Splits:
     limit = data_cfg.get("train_limit")
     if limit is not None:  # a low-data study limits the seed set; augmented files still come on top
         splits.train = splits.train[:limit]
-    evaluation_ids = {r.id for r in splits.validation} | {r.id for r in splits.test}
-    for extra_path in data_cfg.get("extra_train") or []:
-        extra = read_records(resolve_data_path(str(extra_path)))
-        check_unique_ids(extra, str(extra_path))
-        check_no_test_leak(extra, evaluation_ids, str(extra_path))
+    extra_paths = [resolve_data_path(str(path)) for path in data_cfg.get("extra_train") or []]
+    leak_check = (
+        ExtraTrainCheck(splits.validation + splits.test, data_cfg.get("leak_check")) if extra_paths else None
+    )
+    for extra_path in extra_paths:
+        extra = read_records(extra_path)
+        check_unique_ids(extra, extra_path)
+        leak_check.check(extra_path, extra)
         splits.train = splits.train + extra
     check_unique_ids(splits.train, "the training data (main file and data.extra_train)")
     return splits

@@ -14,14 +14,14 @@ from typing import Any
 
 from taskexpert.errors import DataError
 from taskexpert.records import QARecord, read_jsonl, validate_record
+from taskexpert.utils.input_files import read_utf8_text, require_file, utf8_lines
 from taskexpert.utils.json_lines import json_objects
 
 FORMATS = ("auto", "official", "hf_rows", "jsonl", "hub")
 
 
-def _load_json(path: Path) -> Any:
-    if not path.is_file():
-        raise DataError(str(path), "-", "does not exist", "check `data.path` (or `data.ground_truth`)")
+def _load_json(path: Path, setting: str) -> Any:
+    require_file(path, setting)
     repeats: list[str | None] = []  # per JSON object, innermost first: the top-level object comes last
 
     def keep_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def _load_json(path: Path) -> Any:
         return dict(pairs)
 
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=keep_pairs)
+        payload = json.loads(read_utf8_text(path), object_pairs_hook=keep_pairs)
     except json.JSONDecodeError as error:
         raise DataError(f"{path}, line {error.lineno}", "-", f"is not valid JSON ({error.msg})") from None
     if isinstance(payload, dict) and repeats[-1] is not None:  # plain json.loads would keep the last silently
@@ -73,7 +73,7 @@ def _official_item(pmid: str, item: Any, path: Path) -> QARecord:
 def read_official(path: str | Path) -> list[QARecord]:
     """Read `ori_pqal.json`: a JSON object keyed by PMID, in file order."""
     path = Path(path)
-    payload = _load_json(path)
+    payload = _load_json(path, "data.path")
     if not isinstance(payload, dict):
         raise DataError(
             str(path), "-", "is not a JSON object keyed by PMID", "is this an `ori_pqal.json` file?"
@@ -84,7 +84,7 @@ def read_official(path: str | Path) -> list[QARecord]:
 def read_ground_truth(path: str | Path) -> dict[str, str]:
     """Read `test_ground_truth.json`: PMID -> yes|no|maybe."""
     path = Path(path)
-    payload = _load_json(path)
+    payload = _load_json(path, "data.ground_truth")
     if not isinstance(payload, dict):
         raise DataError(str(path), "-", "is not a JSON object mapping PMID to label")
     return {str(pmid): str(label) for pmid, label in payload.items()}
@@ -116,12 +116,20 @@ def _hf_row(row: dict[str, Any], where: str) -> QARecord:
 def read_hf_rows(path: str | Path) -> list[QARecord]:
     """Read Hugging Face `pqa_labeled` rows exported as JSONL or Parquet."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(str(path), "-", "does not exist", "check `data.path`")
+    require_file(path)
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        rows = pq.read_table(path).to_pylist()
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except Exception as error:  # pyarrow raises ArrowInvalid, OSError, ... for a file that is not Parquet
+            reason = (str(error).splitlines() or [type(error).__name__])[0]
+            raise DataError(
+                str(path),
+                "-",
+                f"is not a readable Parquet file ({reason})",
+                "a .parquet file must be Parquet; rename a JSON-lines file to .jsonl",
+            ) from None
         return [_hf_row(row, f"{path}, row {index}") for index, row in enumerate(rows)]
     return [_hf_row(row, where) for where, row in json_objects(path)]
 
@@ -142,8 +150,7 @@ def detect_format(path: str | Path) -> str:
     if path.suffix == ".parquet":
         return "hf_rows"
     if path.suffix == ".jsonl" and path.is_file():
-        with path.open(encoding="utf-8") as handle:
-            first = next((line for line in handle if line.strip()), "{}")
+        first = next((line for line in utf8_lines(path) if line.strip()), "{}")
         try:
             row = json.loads(first)
             return "hf_rows" if isinstance(row, dict) and "pubid" in row else "jsonl"
@@ -161,6 +168,7 @@ def read_records(path: str | Path, data_format: str = "auto", **hub_options: Any
     if data_format == "hub":
         return read_hub(str(path), **hub_options)
     if data_format == "auto":
+        require_file(Path(path))  # a directory is named as one, not as an unknown format
         data_format = detect_format(path)
     readers = {"official": read_official, "hf_rows": read_hf_rows, "jsonl": read_jsonl}
     if data_format not in readers:

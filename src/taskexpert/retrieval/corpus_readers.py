@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from taskexpert.errors import DataError
+from taskexpert.utils.input_files import utf8_lines
 from taskexpert.utils.json_lines import json_objects
 
 FORMATS = ("auto", "jsonl", "csv", "parquet", "hf_disk")
@@ -86,8 +87,9 @@ def _jsonl_rows(path: Path, columns: list[str]) -> Iterator[Row]:
 def _csv_rows(path: Path, columns: list[str]) -> Iterator[Row]:
     # Abstracts and full texts can exceed the csv module's default cell limit of 128 KiB.
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
+    lines = utf8_lines(path)  # decoded line by line: a non-UTF-8 byte is named by line and byte offset
+    try:
+        reader = csv.DictReader(lines)
         header = reader.fieldnames or []
         for column in columns:
             if column not in header:
@@ -95,6 +97,8 @@ def _csv_rows(path: Path, columns: list[str]) -> Iterator[Row]:
         for row_index, row in enumerate(reader):
             where = f"{path}, row {row_index} (line {reader.line_num})"
             yield row_index, where, {column: row[column] for column in columns}
+    finally:
+        lines.close()  # closes the file when the caller stops early
 
 
 def _parquet_rows(path: Path, columns: list[str]) -> Iterator[Row]:

@@ -8,6 +8,8 @@ from typing import Any
 from hydra.utils import instantiate
 from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
 
+from taskexpert.utils.secrets import redact_text
+
 W_AND_B_TAG_LIMIT = 64  # characters W&B accepts in one tag
 
 
@@ -33,7 +35,9 @@ def build_loggers(logger_cfg: Any, run_dir: Path) -> list[Logger]:
             continue
         extra: dict[str, Any] = {}
         if node._target_.endswith("WandbLogger") and job_number is not None:
-            extra["tags"] = list(node.get("tags") or []) + [o[:W_AND_B_TAG_LIMIT] for o in overrides]
+            extra["tags"] = list(node.get("tags") or []) + [
+                redact_text(o)[:W_AND_B_TAG_LIMIT] for o in overrides
+            ]
             extra["name"] = f"{node.get('name') or 'job'}_{job_number}"
         logger = instantiate(node, _convert_="all", **extra)
         if isinstance(logger, WandbLogger) and logger._wandb_init.get("anonymous") is None:
