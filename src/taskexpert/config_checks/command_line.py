@@ -48,6 +48,16 @@ def one_line(message: str) -> str:
     return re.sub(r"\s+", " ", "; ".join(lines)).strip()
 
 
+def shown(argument: str) -> str:
+    """An argument as a message may repeat it: the value of a secret-named key and URL passwords masked."""
+    from taskexpert.utils.secrets import REDACTED, is_secret_key, redact_text
+
+    key, separator, _value = argument.partition("=")
+    if separator and is_secret_key(key.lstrip("+~")):
+        return f"{key}={REDACTED}"
+    return redact_text(argument)
+
+
 def suggested_command(program: str, arguments: list[str], add_multirun: bool = False) -> str:
-    shown = ["-m", *arguments] if add_multirun and "-m" not in arguments else arguments
-    return " ".join(["python", program, *shown])
+    arguments = ["-m", *arguments] if add_multirun and "-m" not in arguments else arguments
+    return " ".join(["python", program, *(shown(argument) for argument in arguments)])

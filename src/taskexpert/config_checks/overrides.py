@@ -6,6 +6,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from taskexpert.config_checks.command_line import shown
 from taskexpert.config_checks.suggest import closest, listing, target_parameters
 from taskexpert.errors import ConfigError
 
@@ -24,7 +25,8 @@ def override_values(override: Any) -> list[Any]:
 
 
 def value_text(override: Any) -> str:
-    return (override.input_line or "").split("=", 1)[1] if "=" in (override.input_line or "") else ""
+    """The value as written, for a corrected override; masked when the key is secret-named."""
+    return shown(override.input_line or "=").split("=", 1)[1] if "=" in (override.input_line or "") else ""
 
 
 def check_group_choices(overrides: list[Any], groups: set[str], options_of) -> None:
@@ -71,7 +73,11 @@ def unknown_key_message(cfg: DictConfig, override: Any, groups: set[str]) -> str
     parts = key.split(".")
     node, path = _deepest_node(cfg, parts)
     missing = parts[len(path)]
-    candidates = [str(name) for name in node] + (sorted(groups) if not path else [])
+    candidates = [str(name) for name in node]
+    if not path:  # a group left unset (`sweep: null`, `logger=null`) is no key, but is a valid name here
+        choices = OmegaConf.select(cfg, "hydra.runtime.choices", default={}) or {}
+        candidates += [str(group) for group in choices if not str(group).startswith("hydra")]
+        candidates = [name for name in candidates if name != "hydra"]
     match = closest(missing, candidates)
     if match:
         fixed = ".".join([*path, match[0], *parts[len(path) + 1 :]])
@@ -119,11 +125,11 @@ def check_added_keys_against_targets(overrides: list[Any], cfg: DictConfig) -> N
             prefix = ".".join(parts[:depth])
             if not match:
                 raise ConfigError(
-                    f"{override.input_line}: {target} has no argument {argument!r} "
+                    f"{shown(override.input_line)}: {target} has no argument {argument!r} "
                     f"(it takes: {listing(parameters)})"
                 )
             plus = "" if match[0] in node else "+"
             raise ConfigError(
-                f"{override.input_line}: {target} has no argument {argument!r}: "
+                f"{shown(override.input_line)}: {target} has no argument {argument!r}: "
                 f"did you mean {plus}{prefix}.{match[0]}={value}?"
             )

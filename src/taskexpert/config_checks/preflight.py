@@ -41,7 +41,9 @@ def preflight(argv: list[str], conf_dir: str, config_name: str) -> list[str]:
     try:
         check_command(arguments, Path(conf_dir), config_name, Path(argv[0]).name)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        from taskexpert.utils.secrets import redact_text
+
+        print(f"error: {redact_text(str(error))}", file=sys.stderr)
         raise SystemExit(2) from None
     return [argv[0], *arguments]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from taskexpert.config_checks.command_line import suggested_command
+from taskexpert.config_checks.command_line import shown, suggested_command
 from taskexpert.config_checks.inputs import check_data_files
 from taskexpert.config_checks.overrides import check_group_choices, unknown_key_message
 from taskexpert.errors import ConfigError
@@ -21,10 +21,10 @@ def refuse_sweeps_without_multirun(overrides: list[Any], program: str, arguments
     command = suggested_command(program, arguments, add_multirun=True)
     for override in overrides:
         if override.key_or_group == STUDY_GROUP and not override.is_delete() and override.value() is not None:
-            raise ConfigError(f"{override.input_line} is a study of several jobs: add -m ({command})")
+            raise ConfigError(f"{shown(override.input_line)} is a study of several jobs: add -m ({command})")
         if override.is_sweep_override():
             raise ConfigError(
-                f"{override.input_line} gives several values: add -m to run one job per value ({command}), "
+                f"{shown(override.input_line)} gives several values: add -m to run one job per value ({command}), "
                 f"or write {override.key_or_group}=[...] for one list value"
             )
 
@@ -89,5 +89,5 @@ def check_jobs_inputs(cfg: DictConfig, command_overrides: list[Any], groups: set
         try:
             check_data_files(job_cfg.data)
         except ConfigError as error:
-            swept = " ".join(line for line in overrides if line not in shared)
+            swept = " ".join(shown(line) for line in overrides if line not in shared)
             raise ConfigError(f"the job with {swept}: {error}" if swept else str(error)) from None
