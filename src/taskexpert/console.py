@@ -63,12 +63,20 @@ KNOWN_LIGHTNING_INFO = [
     r"^Loading `train_dataloader` to estimate number of stepping batches",  # internal bookkeeping
     r"^`Trainer\.fit` stopped: `max_steps=\d+` reached",  # the config's own trainer.max_steps
 ]
-LIGHTNING_LOGGERS = (
-    "pytorch_lightning.utilities.rank_zero",
-    "lightning.pytorch.utilities.rank_zero",
-    "lightning_fabric.utilities.rank_zero",
-    "lightning.fabric.utilities.rank_zero",
-)
+# Logger name -> the INFO lines of it that go.
+KNOWN_LOG_LINES = {
+    **{
+        name: KNOWN_LIGHTNING_INFO
+        for name in (
+            "pytorch_lightning.utilities.rank_zero",
+            "lightning.pytorch.utilities.rank_zero",
+            "lightning_fabric.utilities.rank_zero",
+            "lightning.fabric.utilities.rank_zero",
+        )
+    },
+    # sentence-transformers announces each model it loads (augment's diversity and dedup embedder, a bundled file)
+    "sentence_transformers.base.model": [r"^Loading \w+ model from "],
+}
 
 
 class _DropKnownLines(logging.Filter):
@@ -81,7 +89,7 @@ class _DropKnownLines(logging.Filter):
         return not any(pattern.search(message) for pattern in self.patterns)
 
 
-_LIGHTNING_FILTER = _DropKnownLines(KNOWN_LIGHTNING_INFO)
+_FILTERS = {name: _DropKnownLines(patterns) for name, patterns in KNOWN_LOG_LINES.items()}
 
 
 def verbose_requested(arguments: list[str]) -> bool:
@@ -90,12 +98,12 @@ def verbose_requested(arguments: list[str]) -> bool:
 
 def apply_console_settings(verbose: bool) -> None:
     """Install the filters (idempotent); with `verbose`, remove them and show everything."""
-    for name in LIGHTNING_LOGGERS:
+    for name, log_filter in _FILTERS.items():
         logger = logging.getLogger(name)
         if verbose:
-            logger.removeFilter(_LIGHTNING_FILTER)
-        elif _LIGHTNING_FILTER not in logger.filters:
-            logger.addFilter(_LIGHTNING_FILTER)
+            logger.removeFilter(log_filter)
+        elif log_filter not in logger.filters:
+            logger.addFilter(log_filter)
     if verbose:
         return
     for variable, value in QUIET_ENVIRONMENT.items():
