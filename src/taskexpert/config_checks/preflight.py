@@ -85,23 +85,33 @@ def check_command(arguments: list[str], conf_dir: Path, config_name: str, progra
             check_group_choices(overrides, groups, options_of)
             cfg = _compose(loader, config_name, flags.overrides, overrides, mode, groups)
             check_added_keys_against_targets(overrides, cfg)
-            defaults = loader.compute_defaults_list(config_name, flags.overrides, mode).defaults
-            set_keys = [
-                o.key_or_group for o in overrides if not o.is_delete() and o.key_or_group not in groups
-            ]
-            check_required_keys(defaults, conf_dir, set_keys + list(swept_parameters(cfg)), cfg)
             if flags.multirun:
                 check_swept_keys(cfg, groups, options_of)
-            if inspecting:
+            if inspecting:  # --help and --cfg may show a config with keys still to set
                 return
-            if flags.multirun:
-                check_jobs_inputs(cfg, overrides, groups)
-            else:
-                check_data_files(cfg.data)
-            check_model_path(cfg.get("model"))
-            _check_machine(cfg, flags.multirun)
+            defaults = loader.compute_defaults_list(config_name, flags.overrides, mode).defaults
+            _check_ready_to_run(cfg, overrides, groups, defaults, conf_dir, flags.multirun)
     finally:
         GlobalHydra.instance().clear()
+
+
+def _check_ready_to_run(
+    cfg: DictConfig,
+    overrides: list[Any],
+    groups: set[str],
+    defaults: list[Any],
+    conf_dir: Path,
+    multirun: bool,
+) -> None:
+    """Required keys set, input files present (for every job of a grid), the accelerator on this machine."""
+    set_keys = [o.key_or_group for o in overrides if not o.is_delete() and o.key_or_group not in groups]
+    check_required_keys(defaults, conf_dir, set_keys + list(swept_parameters(cfg)), cfg)
+    if multirun:
+        check_jobs_inputs(cfg, overrides, groups)
+    else:
+        check_data_files(cfg.data)
+    check_model_path(cfg.get("model"))
+    _check_machine(cfg, multirun)
 
 
 def _compose(
