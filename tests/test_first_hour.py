@@ -6,8 +6,6 @@ from __future__ import annotations
 import pytest
 from cli_helpers import assert_one_line_error, run_entry
 
-from taskexpert.models.tiny import tiny_model_dir
-
 MISTAKES = [
     # The sample's path must not satisfy the required path of the real data set.
     (["data=pubmedqa"], ["data.path is required", "set data.path=/path/to/ori_pqal.json"]),
@@ -52,20 +50,6 @@ def test_a_gpu_trainer_on_a_machine_without_one_says_use_the_cpu_trainer(tmp_pat
 def test_augment_mistakes_get_the_same_one_line_answers(tmp_path):
     result = run_entry("augment.py", ["teacher=opnai"], tmp_path)
     assert_one_line_error(result, "did you mean teacher=openai?")
-
-
-def test_a_local_model_directory_is_sized_from_its_config_json(tmp_path):
-    """Adding a model is one short YAML: conf/model/local.yaml reads the architecture from model.path."""
-    from transformers import AutoModelForCausalLM
-
-    model_dir = tiny_model_dir("llama")
-    total = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(model_dir).parameters())
-    result = run_entry(
-        "train.py", ["model=local", f"model.path={model_dir}", "peft=none", "dry_run=true"], tmp_path
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert f"total parameters:     {total:,}" in result.stdout
-    assert [path.name for path in tmp_path.iterdir()] == ["dry_runs"]  # a dry run writes nothing else
 
 
 def test_help_lists_each_group_s_options_with_their_descriptions(tmp_path):

@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, compose_config
+
+from taskexpert.models.tiny import tiny_model_dir
 
 # Lines of ours a run may print before its results table.
 OUR_LINES = ("parameters: ",)
@@ -42,9 +44,20 @@ def test_a_tiny_training_prints_only_our_lines_before_its_table(tmp_path):
     assert not any(line.startswith("wandb:") for line in after)
 
 
-def test_verbose_shows_what_the_quiet_console_hides(tmp_path):
-    """PEFT meets transformers' deprecation notice while wrapping the model (a dry run does too): the training
-    above hides it; --verbose shows it."""
-    verbose = run_merged(["model=tiny_llama", "dry_run=true", "--verbose"], tmp_path)
-    assert any("`is_gradient_checkpointing` is deprecated" in line for line in verbose), "\n".join(verbose)
-    assert any(line.startswith("Dry run: tiny_llama") for line in verbose)
+def test_verbose_dry_run_of_a_local_model_directory(tmp_path):
+    """One command, three promises: `model=local model.path=DIR` is sized from DIR/config.json exactly as the
+    real model counts; a dry run writes nothing but Hydra's files under dry_runs/; and --verbose shows what the
+    quiet console hides (transformers' deprecation notice, met while PEFT wraps the model)."""
+    from taskexpert.models.adapters import apply_adapter, count_parameters
+    from taskexpert.models.loading import load_model_and_tokenizer
+
+    model_dir = tiny_model_dir("llama")
+    cfg = compose_config(["model=local", f"model.path={model_dir}"], tmp_path / "unused")
+    trainable, total = count_parameters(
+        apply_adapter(load_model_and_tokenizer(cfg.model)[0], cfg.peft, False)
+    )
+    lines = run_merged(["model=local", f"model.path={model_dir}", "dry_run=true", "--verbose"], tmp_path)
+    assert f"  total parameters:     {total:,}" in lines
+    assert any(line.startswith(f"  trainable parameters: {trainable:,} ") for line in lines)
+    assert any("`is_gradient_checkpointing` is deprecated" in line for line in lines), "\n".join(lines)
+    assert [path.name for path in (tmp_path / "outputs").iterdir()] == ["dry_runs"]
