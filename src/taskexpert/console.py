@@ -17,7 +17,8 @@ QUIET_ENVIRONMENT = {
     # W&B's banner ("Tracking run with wandb version...", "View this run...", the run summary) repeats what
     # our table and run directory say; its errors still show.
     "WANDB_SILENT": "true",
-    # transformers draws a "Loading weights" bar for every model, even a tiny one, before our first line.
+    # transformers draws a "Loading weights" bar for every model, even a tiny one, before our first line. The same
+    # switch hides the hub's download bars; --verbose (or setting the variable to 0) brings both back.
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
 }
 
