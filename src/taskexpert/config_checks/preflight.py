@@ -45,7 +45,9 @@ def preflight(argv: list[str], conf_dir: str, config_name: str) -> list[str]:
 
         print(f"error: {redact_text(str(error))}", file=sys.stderr)
         raise SystemExit(2) from None
-    except Exception:  # a gap in these checks must not stop a valid command: Hydra still reports its own errors
+    except (
+        Exception
+    ):  # a gap in these checks must not stop a valid command: Hydra still reports its own errors
         if "verbose=true" in arguments:
             raise
     return [argv[0], *arguments]
