@@ -15,6 +15,7 @@ MISTAKES = [
     (["+sweep=lora_alpha"], ["add -m", "python train.py -m sweep=lora_alpha"]),  # the older spelling
     (["peft.lora_alpha=32,64"], ["add -m to run one job per value"]),
     (["model=local"], ["set model.path=/models/my-model"]),
+    (["teacher=openai"], ["train.py has no group teacher", "it is augment.py's"]),
     (
         ["data=pubmedqa", "data.path=/no/such/ori_pqal.json"],
         ["data.path=/no/such/ori_pqal.json does not exist"],

@@ -127,6 +127,7 @@ def _compose(
         return loader.load_configuration(config_name, lines, mode)
     except Exception as error:
         failure = error
+    _check_groups_belong(loader, config_name, overrides, groups, mode)
     choices_only = [o.input_line for o in overrides if o.key_or_group in groups or o.is_hydra_override()]
     try:
         base = loader.load_configuration(config_name, choices_only, mode)
@@ -141,6 +142,27 @@ def _compose(
                 raise ConfigError(problem) from None
     cause = f" ({one_line(str(failure.__cause__))})" if failure.__cause__ else ""
     raise ConfigError(one_line(str(failure)) + cause) from None
+
+
+def _check_groups_belong(
+    loader: Any, config_name: str, overrides: list[Any], groups: set[str], mode: Any
+) -> None:
+    """`teacher=openai` on train.py: the group exists, but another entry point's config chooses it."""
+    from taskexpert.config_docs import defaults_comments
+
+    known = loader.compute_defaults_list(config_name, [], mode).overrides.known_choices
+    for override in overrides:
+        group = override.key_or_group
+        if group not in groups or group in known or override.is_add() or override.is_delete():
+            continue
+        main = next(source for source in loader.get_sources() if source.provider == "main")
+        conf_dir = Path(str(main.path).removeprefix("file://"))
+        owners = [
+            f"{root.stem}.py" for root in sorted(conf_dir.glob("*.yaml")) if group in defaults_comments(root)
+        ]
+        where = f": it is {' and '.join(owners)}'s" if owners else ""
+        shown_groups = ", ".join(sorted(g for g in known if not g.startswith("hydra")))
+        raise ConfigError(f"{config_name}.py has no group {group} (its groups: {shown_groups}){where}")
 
 
 def _check_machine(cfg: DictConfig, multirun: bool) -> None:
