@@ -8,9 +8,10 @@ from tokenizers import Tokenizer
 from tokenizers.processors import TemplateProcessing
 from transformers import PreTrainedTokenizerFast
 
-from taskexpert.data.collate import EvalCollator, LengthGroupedSampler, TrainCollator
+from taskexpert.data.collate import EvalCollator, TrainCollator
 from taskexpert.data.encoding import IGNORE_INDEX, ExampleEncoder
 from taskexpert.data.prompts import PromptFormat
+from taskexpert.data.sampling import LengthGroupedSampler
 from taskexpert.errors import ConfigError, DataError
 from taskexpert.models.tiny import SPECIAL_TOKENS, build_tokenizer
 from taskexpert.records import LABELS, QARecord

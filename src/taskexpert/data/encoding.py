@@ -18,6 +18,7 @@ class EncodedExample:
     labels: list[int]  # IGNORE_INDEX over the prompt: the loss covers the answer only
     eval_ids: list[int]  # prompt + decision prefix (label scoring), or prompt alone (generation)
     gold: int  # index of the gold label in LABELS
+    position: int = 0  # index in its split: gathered evaluation rows are put back in split order
 
 
 class ExampleEncoder:
@@ -77,7 +78,9 @@ class ExampleEncoder:
         tails = self.tokenizer([p[2] for p in parts], add_special_tokens=False)["input_ids"]
         eos = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
         examples = []
-        for record, head, context, tail in zip(records, heads, contexts, tails, strict=True):
+        for position, (record, head, context, tail) in enumerate(
+            zip(records, heads, contexts, tails, strict=True)
+        ):
             target: list[int] = []
             for name, text in self.format.target_pieces(record):
                 target += self._decision_ids(record.label) if name == "decision" else self._encode(text)
@@ -100,6 +103,7 @@ class ExampleEncoder:
                     labels=[IGNORE_INDEX] * len(prompt) + target,
                     eval_ids=prompt + eval_tail,
                     gold=LABELS.index(record.label),
+                    position=position,
                 )
             )
         return examples
