@@ -78,8 +78,12 @@ class QADataModule(pl.LightningDataModule):
         """Where the training order stands: the epoch and how many of its batches have trained."""
         if self.trainer is None:
             return {}
-        progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
-        return {"epoch": self.trainer.current_epoch, "batches_done": progress.processed}
+        epoch = self.trainer.current_epoch
+        batches_done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        if batches_done >= self.trainer.num_training_batches:
+            # Saved after the epoch's last batch: Lightning resumes with a fresh iterator for the next epoch
+            return {"epoch": epoch + 1, "batches_done": 0}
+        return {"epoch": epoch, "batches_done": batches_done}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if "epoch" in state_dict:  # Lightning restores this before it builds the training loader

@@ -23,6 +23,7 @@ from taskexpert.models.loading import load_model_and_tokenizer
 from taskexpert.models.module import EvalSettings, OptimizerSettings, QAModule
 from taskexpert.models.sizing import estimate_size
 from taskexpert.training.config_logging import loggable_config
+from taskexpert.training.last_checkpoint import LastCheckpoint
 from taskexpert.training.loggers import build_loggers, close_loggers
 from taskexpert.training.pruning import OptunaPruningCallback, TrialPruned, pruned_run_metrics
 from taskexpert.training.results import print_results, write_metrics, write_predictions, write_splits
@@ -58,30 +59,18 @@ def dry_run(cfg: DictConfig) -> dict[str, float]:
 def _callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
     callbacks: list[pl.Callback] = [TrainingRandomState()]
     if cfg.checkpoint.enabled:
-        every_n_steps = cfg.checkpoint.get("every_n_train_steps")
-        # One callback owns last.ckpt (two with save_last=True write last.ckpt and last-v1.ckpt), and it
-        # overwrites it rather than adding a version.
         callbacks.append(
             ModelCheckpoint(
                 dirpath=run_dir / "checkpoints",
                 monitor=cfg.optimized_metric if cfg.optimized_metric.startswith("val/") else None,
                 mode="min" if cfg.optimized_metric.endswith("loss") else "max",
                 save_top_k=cfg.checkpoint.save_top_k,
-                save_last=not every_n_steps,
+                save_last=False,  # last.ckpt is LastCheckpoint's alone (two writers make last-v1.ckpt)
                 filename="best-{step}",
-                enable_version_counter=False,
+                save_on_train_epoch_end=False,  # at validation end, so LastCheckpoint then saves its state
             )
         )
-        if every_n_steps:
-            callbacks.append(
-                ModelCheckpoint(
-                    dirpath=run_dir / "checkpoints",
-                    every_n_train_steps=every_n_steps,
-                    save_top_k=0,
-                    save_last=True,
-                    enable_version_counter=False,
-                )
-            )
+        callbacks.append(LastCheckpoint(run_dir / "checkpoints", cfg.checkpoint.get("every_n_train_steps")))
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(RichProgressBar())
     if cfg.get("optuna_trial"):  # set by the Optuna sweeper: report to the trial, stop when pruned
