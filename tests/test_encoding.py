@@ -160,6 +160,24 @@ def test_context_is_truncated_to_fit_max_length(tokenizer):
     assert answer == " the answer to the question given the context is yes.</s>"
 
 
+@pytest.mark.parametrize("eval_mode", ["label", "generate"])
+def test_evaluation_prompt_does_not_depend_on_the_gold_answer(tokenizer, eval_mode):
+    """Two items that differ only in their gold long answer are evaluated on the same tokens; the evaluation
+    prompt fills max_length with what evaluation adds (decision prefix + one label token, or the tokens to
+    generate), however long the gold target is."""
+    context = "Hoots were tallied at the mill. " * 60
+    short = make_record("short", context=context, long_answer="Yes.")
+    long = make_record("long", context=context, long_answer="Owls hooted more at dawn in every count. " * 3)
+    encoder = ExampleEncoder(
+        tokenizer, PromptFormat(target="label_then_long_answer"), 200, eval_mode, max_new_tokens=20
+    )
+    first, second = encoder.encode([short, long], "owls.jsonl")
+    assert prompt_length(first) > prompt_length(second)  # training still makes room for each target
+    assert first.eval_ids == second.eval_ids
+    added = len(encoder.prefix_ids) + 1 if eval_mode == "label" else 20
+    assert len(first.eval_ids) - (len(encoder.prefix_ids) if eval_mode == "label" else 0) + added == 200
+
+
 def test_short_context_is_not_truncated(tokenizer):
     record = make_record()
     [example] = ExampleEncoder(tokenizer, PromptFormat(), max_length=512).encode([record], "owls.jsonl")

@@ -102,7 +102,9 @@ def build_data_and_module(cfg: DictConfig, model, tokenizer, splits) -> tuple[QA
         target=cfg.data.target,
         missing_rationale=cfg.data.get("missing_rationale", "label_only"),
     )
-    encoder = ExampleEncoder(tokenizer, prompt_format, cfg.data.max_length, cfg.eval.mode)
+    encoder = ExampleEncoder(
+        tokenizer, prompt_format, cfg.data.max_length, cfg.eval.mode, cfg.eval.max_new_tokens
+    )
     datamodule = QADataModule(
         splits,
         encoder,
