@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,19 @@ def _cluster_plugins(cfg: DictConfig) -> dict[str, Any]:
     return {"plugins": [SLURMEnvironment(auto_requeue=False)]}
 
 
+@contextmanager
+def _known_warnings_silenced() -> Iterator[None]:
+    """Lightning warnings that do not apply here: the DataModule carries the training order's position and
+    TrainingRandomState the random state, so a mid-epoch resume is exact although the DataLoader has no
+    state_dict; and "best" means the best-checkpoint callback, the first, beside LastCheckpoint."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable")
+        warnings.filterwarnings(
+            "ignore", message=r".*called with Trainer configured with multiple .ModelCheckpoint"
+        )
+        yield
+
+
 def _resume_path(cfg: DictConfig, run_dir: Path) -> str | None:
     if cfg.ckpt_path == "last":
         last = run_dir / "checkpoints" / "last.ckpt"
@@ -169,10 +184,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         )
         model.train()  # from_pretrained leaves eval mode, and Lightning keeps submodules' modes as it finds them
         try:
-            with warnings.catch_warnings():
-                # The DataModule carries the training order's position and TrainingRandomState the random
-                # state, so a mid-epoch resume is exact although the DataLoader itself has no state_dict.
-                warnings.filterwarnings("ignore", message=".*your dataloader is not resumable")
+            with _known_warnings_silenced():
                 trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
         except TrialPruned:  # keep what was measured, then let the sweeper record the trial as pruned
             measured = {"params/trainable": trainable, "params/total": total}
@@ -182,18 +194,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if cfg.checkpoint.enabled:  # the callback misses the final state when max_steps ends an epoch early
             trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
         best = "best" if cfg.checkpoint.enabled and trainer.checkpoint_callback.best_model_path else None
-        trainer.validate(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
-        if cfg.eval.test:
-            trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
-        if cfg.eval.get("train"):
-            module.test_split_name = "train"
-            trainer.test(
-                module,
-                dataloaders=datamodule.train_eval_dataloader(),
-                ckpt_path=best,
-                weights_only=True,
-                verbose=False,
-            )
+        with _known_warnings_silenced():
+            trainer.validate(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
+            if cfg.eval.test:
+                trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
+            if cfg.eval.get("train"):
+                module.test_split_name = "train"
+                trainer.test(
+                    module,
+                    dataloaders=datamodule.train_eval_dataloader(),
+                    ckpt_path=best,
+                    weights_only=True,
+                    verbose=False,
+                )
         metrics: dict[str, Any] = {
             "params/trainable": trainable,
             "params/total": total,
