@@ -13,10 +13,12 @@ import sys
 import time
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from conftest import ROOT, compose_config
 from safetensors.torch import load_file
 
+from taskexpert.training import pipeline
 from taskexpert.training.pipeline import train
 
 # 36 training records in batches of 4: 9 steps an epoch, so 24 steps cross two epoch ends (with validation)
@@ -88,3 +90,51 @@ def test_a_killed_run_resumes_exactly(order, tmp_path):
     assert resumed == uninterrupted
     assert json.loads((run_dir / "metrics.json").read_text())["global_step"] == 24
     assert sorted(path.name for path in (run_dir / "checkpoints").glob("last*")) == ["last.ckpt"]
+
+
+class Interrupt(Exception):
+    """Stands in for a kill at a point a SIGKILL cannot be timed to hit."""
+
+
+class InterruptAt(pl.Callback):
+    def __init__(self, step: int, during_validation: bool) -> None:
+        self.step, self.during_validation = step, during_validation
+
+    def on_train_batch_start(self, trainer, *args) -> None:
+        if not self.during_validation and trainer.global_step == self.step:
+            raise Interrupt
+
+    def on_validation_batch_start(self, trainer, *args) -> None:
+        if self.during_validation and trainer.state.fn == "fit" and trainer.global_step == self.step:
+            raise Interrupt
+
+
+@pytest.mark.parametrize(
+    ("step", "during_validation"),
+    [(9, True), (10, False)],
+    ids=["during-the-epoch-end-validation", "right-after-the-epoch-end-validation"],
+)
+def test_interrupted_around_an_epoch_end_resumes_exactly(step, during_validation, tmp_path, monkeypatch):
+    """The points a timed kill rarely hits: during the validation that ends epoch 0 (its score must not be lost:
+    it picks the best checkpoint) and just after it (the next epoch must start with its own order)."""
+    args = [*ARGS, "trainer.max_steps=12", "checkpoint.every_n_train_steps=3"]
+    uninterrupted = train(compose_config(args, tmp_path / "uninterrupted"))
+    build_callbacks = pipeline._callbacks
+    monkeypatch.setattr(
+        pipeline,
+        "_callbacks",
+        lambda cfg, run_dir: [*build_callbacks(cfg, run_dir), InterruptAt(step, during_validation)],
+    )
+    with pytest.raises(Interrupt):
+        train(compose_config(args, tmp_path / "interrupted"))
+    monkeypatch.setattr(pipeline, "_callbacks", build_callbacks)
+    resumed = train(compose_config(args, tmp_path / "interrupted"))
+
+    assert resumed == uninterrupted
+    assert csv_rows(tmp_path / "interrupted") == csv_rows(tmp_path / "uninterrupted")
+    adapter = load_file(tmp_path / "interrupted" / "adapter" / "adapter_model.safetensors")
+    reference = load_file(tmp_path / "uninterrupted" / "adapter" / "adapter_model.safetensors")
+    for name in reference:
+        torch.testing.assert_close(adapter[name], reference[name], rtol=1e-6, atol=1e-7)
+    kept = sorted(path.name for path in (tmp_path / "interrupted" / "checkpoints").iterdir())
+    assert kept == sorted(path.name for path in (tmp_path / "uninterrupted" / "checkpoints").iterdir())
