@@ -1,6 +1,7 @@
-"""A job killed mid-training (SIGKILL) and started again in the same run directory, as a SLURM requeue does,
-continues exactly: the same losses step by step, the same CSV log, the same final adapter and metrics as a run
-that was never interrupted."""
+"""A job killed mid-training and started again in the same run directory, as a SLURM requeue does, continues
+exactly: the same losses step by step, the same CSV log, the same final adapter, best checkpoint and metrics as a
+run that was never interrupted. One run is killed with SIGKILL; in-process interruptions reach the points a timed
+kill rarely hits."""
 
 from __future__ import annotations
 
@@ -58,38 +59,43 @@ def kill_mid_training(args, run_dir) -> None:
     process.wait()
 
 
-@pytest.mark.parametrize("order", ["shuffled", "group_by_length"])
-def test_a_killed_run_resumes_exactly(order, tmp_path):
-    args = [*ARGS, f"data.group_by_length={order == 'group_by_length'}"]
-    run_dir = tmp_path / "killed"
-    kill_mid_training(args, run_dir)
-    last = run_dir / "checkpoints" / "last.ckpt"
-    assert last.is_file(), "no checkpoint was written before the kill"
-    checkpoint_step = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
-    steps_at_kill = logged_train_steps(run_dir)
-    assert not (run_dir / "metrics.json").exists(), "the run finished before the kill; raise max_steps"
-    assert (
-        checkpoint_step < max(steps_at_kill) < 23
-    )  # killed between checkpoints, rows logged past the last one
-
-    resumed = train(compose_config(args, run_dir))
-    uninterrupted = train(compose_config(args, tmp_path / "uninterrupted"))
-
-    resumed_rows, reference_rows = csv_rows(run_dir), csv_rows(tmp_path / "uninterrupted")
+def assert_same_run(resumed_dir, uninterrupted_dir) -> None:
+    """Step by step and file by file: the CSV log (losses within float tolerance), adapter, metrics, checkpoints."""
+    resumed_rows, reference_rows = csv_rows(resumed_dir), csv_rows(uninterrupted_dir)
     assert [row["step"] for row in resumed_rows] == [row["step"] for row in reference_rows]
     for ours, theirs in zip(resumed_rows, reference_rows, strict=True):
         assert ours.keys() == theirs.keys()
         assert {k: float(v) for k, v in ours.items()} == pytest.approx(
             {k: float(v) for k, v in theirs.items()}, rel=1e-6, abs=1e-7
         )
-    adapter = load_file(run_dir / "adapter" / "adapter_model.safetensors")
-    reference = load_file(tmp_path / "uninterrupted" / "adapter" / "adapter_model.safetensors")
+    adapter = load_file(resumed_dir / "adapter" / "adapter_model.safetensors")
+    reference = load_file(uninterrupted_dir / "adapter" / "adapter_model.safetensors")
     assert adapter.keys() == reference.keys()
     for name in adapter:
         torch.testing.assert_close(adapter[name], reference[name], rtol=1e-6, atol=1e-7)
-    assert resumed == uninterrupted
-    assert json.loads((run_dir / "metrics.json").read_text())["global_step"] == 24
-    assert sorted(path.name for path in (run_dir / "checkpoints").glob("last*")) == ["last.ckpt"]
+    metrics, reference_metrics = (
+        json.loads((d / "metrics.json").read_text()) for d in (resumed_dir, uninterrupted_dir)
+    )
+    assert metrics == reference_metrics
+    checkpoints = sorted(path.name for path in (resumed_dir / "checkpoints").iterdir())
+    assert checkpoints == sorted(path.name for path in (uninterrupted_dir / "checkpoints").iterdir())
+    assert [name for name in checkpoints if name.startswith("last")] == ["last.ckpt"]
+
+
+def test_a_killed_run_resumes_exactly(tmp_path):
+    run_dir = tmp_path / "killed"
+    kill_mid_training(ARGS, run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert last.is_file(), "no checkpoint was written before the kill"
+    checkpoint_step = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
+    assert not (run_dir / "metrics.json").exists(), "the run finished before the kill; raise max_steps"
+    # killed between two checkpoints, with rows logged past the last one (the resumed run logs those steps again)
+    assert checkpoint_step < max(logged_train_steps(run_dir)) < 23
+
+    resumed = train(compose_config(ARGS, run_dir))
+    train(compose_config(ARGS, tmp_path / "uninterrupted"))
+    assert resumed["global_step"] == 24
+    assert_same_run(run_dir, tmp_path / "uninterrupted")
 
 
 class Interrupt(Exception):
@@ -110,31 +116,29 @@ class InterruptAt(pl.Callback):
 
 
 @pytest.mark.parametrize(
-    ("step", "during_validation"),
-    [(9, True), (10, False)],
-    ids=["during-the-epoch-end-validation", "right-after-the-epoch-end-validation"],
+    ("order", "step", "during_validation"),
+    [("group_by_length", 7, False), ("shuffled", 9, True), ("shuffled", 10, False)],
+    ids=[
+        "length-grouped-mid-epoch",
+        "during-the-epoch-end-validation",
+        "right-after-the-epoch-end-validation",
+    ],
 )
-def test_interrupted_around_an_epoch_end_resumes_exactly(step, during_validation, tmp_path, monkeypatch):
-    """The points a timed kill rarely hits: during the validation that ends epoch 0 (its score must not be lost:
-    it picks the best checkpoint) and just after it (the next epoch must start with its own order)."""
+def test_an_interrupted_run_resumes_exactly(order, step, during_validation, tmp_path, monkeypatch):
+    """In process, at chosen points: mid-epoch with the length-grouped order; during the validation that ends
+    epoch 0 (its score must not be lost: it picks the best checkpoint); just after it (the next epoch must start
+    with its own order)."""
     args = [*ARGS, "trainer.max_steps=12", "checkpoint.every_n_train_steps=3"]
-    uninterrupted = train(compose_config(args, tmp_path / "uninterrupted"))
+    args.append(f"data.group_by_length={order == 'group_by_length'}")
+    train(compose_config(args, tmp_path / "uninterrupted"))
     build_callbacks = pipeline._callbacks
-    monkeypatch.setattr(
-        pipeline,
-        "_callbacks",
-        lambda cfg, run_dir: [*build_callbacks(cfg, run_dir), InterruptAt(step, during_validation)],
-    )
-    with pytest.raises(Interrupt):
-        train(compose_config(args, tmp_path / "interrupted"))
-    monkeypatch.setattr(pipeline, "_callbacks", build_callbacks)
-    resumed = train(compose_config(args, tmp_path / "interrupted"))
-
-    assert resumed == uninterrupted
-    assert csv_rows(tmp_path / "interrupted") == csv_rows(tmp_path / "uninterrupted")
-    adapter = load_file(tmp_path / "interrupted" / "adapter" / "adapter_model.safetensors")
-    reference = load_file(tmp_path / "uninterrupted" / "adapter" / "adapter_model.safetensors")
-    for name in reference:
-        torch.testing.assert_close(adapter[name], reference[name], rtol=1e-6, atol=1e-7)
-    kept = sorted(path.name for path in (tmp_path / "interrupted" / "checkpoints").iterdir())
-    assert kept == sorted(path.name for path in (tmp_path / "uninterrupted" / "checkpoints").iterdir())
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            pipeline,
+            "_callbacks",
+            lambda cfg, run_dir: [*build_callbacks(cfg, run_dir), InterruptAt(step, during_validation)],
+        )
+        with pytest.raises(Interrupt):
+            train(compose_config(args, tmp_path / "interrupted"))
+    train(compose_config(args, tmp_path / "interrupted"))
+    assert_same_run(tmp_path / "interrupted", tmp_path / "uninterrupted")

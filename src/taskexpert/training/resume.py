@@ -7,6 +7,7 @@ import csv
 import io
 import os
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +85,11 @@ class TrainingRandomState(pl.Callback):
 
 
 def checkpoint_log_step(checkpoint_path: str | os.PathLike) -> int:
-    """The logging step a checkpoint was saved at: CSV rows up to it belong to the run being resumed."""
+    """The logging step a checkpoint was saved at: CSV rows up to it belong to the run being resumed.
+    (Memory-mapped: the weights are not read.) A checkpoint without loop state keeps every row."""
     checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True, mmap=True)
-    return int(checkpoint["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"])
+    loop_state = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.state_dict", {})
+    return int(loop_state.get("_batches_that_stepped", sys.maxsize))
 
 
 class _ContinuedExperimentWriter(ExperimentWriter):
