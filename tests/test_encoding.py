@@ -11,7 +11,7 @@ from transformers import PreTrainedTokenizerFast
 from taskexpert.data.collate import EvalCollator, TrainCollator
 from taskexpert.data.encoding import IGNORE_INDEX, ExampleEncoder
 from taskexpert.data.prompts import PromptFormat
-from taskexpert.data.sampling import LengthGroupedSampler
+from taskexpert.data.sampling import EpochSampler, LengthGroupedSampler
 from taskexpert.errors import ConfigError, DataError
 from taskexpert.models.tiny import SPECIAL_TOKENS, build_tokenizer
 from taskexpert.records import LABELS, QARecord
@@ -358,3 +358,19 @@ def test_sampler_groups_cut_padding(lengths):
     shuffled = list(range(len(lengths)))
     random.Random(0).shuffle(shuffled)
     assert padding(grouped) < padding(shuffled) / 2
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_sampler_resumes_mid_epoch_where_it_stopped(lengths, grouped):
+    def make():
+        if grouped:
+            return LengthGroupedSampler(lengths, batch_size=4, seed=3, window_batches=5)
+        return EpochSampler(len(lengths), batch_size=4, seed=3)
+
+    uninterrupted = make()
+    epochs = [list(uninterrupted) for _ in range(3)]
+    resumed = make()
+    resumed.resume(epoch=1, batches_done=5)  # what a checkpoint after 5 batches of epoch 1 restores
+    assert list(resumed) == epochs[1][5 * 4 :]
+    assert list(resumed) == epochs[2]  # the following epoch is whole again
+    assert len(resumed) == len(lengths)  # Lightning counts a resumed epoch's batches itself
