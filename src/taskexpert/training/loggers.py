@@ -9,7 +9,6 @@ from hydra.utils import instantiate
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from taskexpert.training.resume import RunCSVLogger
-
 from taskexpert.utils.secrets import redact_text
 
 W_AND_B_TAG_LIMIT = 64  # characters W&B accepts in one tag
