@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from conftest import compose_config
 
@@ -19,7 +21,9 @@ def test_label_scoring_and_generate_and_parse_agree_on_a_memorised_set(tmp_path)
     torch.manual_seed(0)
     model, tokenizer = load_model_and_tokenizer(cfg.model)
     model = apply_adapter(model, None)
-    records = load_splits(cfg.data).train[:6]  # a mix of labels
+    # Short contexts, so that nothing is truncated: training and evaluation then read the same prompt
+    # (truncation sizes a training prompt by its target and an evaluation prompt by what evaluation adds).
+    records = [replace(r, context=" ".join(r.context.split()[:40])) for r in load_splits(cfg.data).train[:6]]
     assert len({r.label for r in records}) >= 2
     prompt_format = PromptFormat(target="label")
     train_batch = TrainCollator(tokenizer.pad_token_id)(

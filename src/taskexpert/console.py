@@ -75,6 +75,10 @@ KNOWN_LOG_LINES = {
             "lightning.fabric.utilities.rank_zero",
         )
     },
+    # said whenever a checkpoint is saved without the argument: ours are saved whole on purpose (to resume),
+    # and every load uses weights_only=True
+    "pytorch_lightning.trainer.connectors.checkpoint_connector": [r"^`weights_only` was not set"],
+    "lightning.pytorch.trainer.connectors.checkpoint_connector": [r"^`weights_only` was not set"],
     # sentence-transformers announces each model it loads (augment's diversity and dedup embedder, a bundled file)
     "sentence_transformers.base.model": [r"^Loading \w+ model from "],
 }

@@ -16,15 +16,28 @@ class EncodedExample:
     id: str
     input_ids: list[int]  # prompt + target + eos, for training
     labels: list[int]  # IGNORE_INDEX over the prompt: the loss covers the answer only
-    eval_ids: list[int]  # prompt + decision prefix (label scoring), or prompt alone (generation)
+    eval_ids: list[
+        int
+    ]  # prompt + decision prefix (label scoring), or prompt alone (generation); never sized by the gold target
     gold: int  # index of the gold label in LABELS
+    position: int = 0  # index in its split: gathered evaluation rows are put back in split order
 
 
 class ExampleEncoder:
-    """Turns records into token ids with one tokenizer and one prompt format."""
+    """Turns records into token ids with one tokenizer and one prompt format.
+
+    Training sequences (prompt + gold target) fit `max_length`. Evaluation prompts fit it together with what
+    evaluation adds: the decision prefix and one label token (label scoring), or `max_new_tokens` (generation).
+    They never depend on the gold target, which evaluation must not see.
+    """
 
     def __init__(
-        self, tokenizer, prompt_format: PromptFormat, max_length: int, eval_mode: str = "label"
+        self,
+        tokenizer,
+        prompt_format: PromptFormat,
+        max_length: int,
+        eval_mode: str = "label",
+        max_new_tokens: int = 32,
     ) -> None:
         self.tokenizer = tokenizer
         self.format = prompt_format
@@ -45,6 +58,8 @@ class ExampleEncoder:
                 f"the label words {LABELS} share a first token with this tokenizer; label scoring cannot tell them apart"
             )
         self.label_first_token_ids = first_tokens
+        # tokens evaluation adds after the prompt: what the context must leave room for
+        self.eval_budget = len(self.prefix_ids) + 1 if eval_mode == "label" else max_new_tokens
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
@@ -77,29 +92,39 @@ class ExampleEncoder:
         tails = self.tokenizer([p[2] for p in parts], add_special_tokens=False)["input_ids"]
         eos = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
         examples = []
-        for record, head, context, tail in zip(records, heads, contexts, tails, strict=True):
+        for position, (record, head, context, tail) in enumerate(
+            zip(records, heads, contexts, tails, strict=True)
+        ):
             target: list[int] = []
             for name, text in self.format.target_pieces(record):
                 target += self._decision_ids(record.label) if name == "decision" else self._encode(text)
             target += eos
-            fixed = len(self.leading_special_ids) + len(head) + len(tail) + len(target)
-            room = self.max_length - fixed
-            if room <= 0:
-                raise DataError(
-                    f"{source}, record {record.id}",
-                    "question",
-                    f"needs {fixed} tokens without its context",
-                    f"raise data.max_length above {self.max_length}",
-                )
-            prompt = self.leading_special_ids + head + context[:room] + tail
+            around_context = len(self.leading_special_ids) + len(head) + len(tail)
+            for after_prompt, what in ((len(target), "its target"), (self.eval_budget, "evaluation")):
+                if around_context + after_prompt >= self.max_length:
+                    raise DataError(
+                        f"{source}, record {record.id}",
+                        "question",
+                        f"needs {around_context + after_prompt} tokens without its context ({what} included)",
+                        f"raise data.max_length above {self.max_length}",
+                    )
+            prompt = (
+                self.leading_special_ids
+                + head
+                + context[: self.max_length - around_context - len(target)]
+                + tail
+            )
+            eval_room = self.max_length - around_context - self.eval_budget
+            eval_prompt = self.leading_special_ids + head + context[:eval_room] + tail
             eval_tail = self.prefix_ids if self.eval_mode == "label" else []
             examples.append(
                 EncodedExample(
                     id=record.id,
                     input_ids=prompt + target,
                     labels=[IGNORE_INDEX] * len(prompt) + target,
-                    eval_ids=prompt + eval_tail,
+                    eval_ids=eval_prompt + eval_tail,
                     gold=LABELS.index(record.label),
+                    position=position,
                 )
             )
         return examples

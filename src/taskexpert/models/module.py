@@ -1,7 +1,12 @@
-"""The LightningModule: causal-LM loss on answer tokens; evaluation by label scoring or generate-and-parse."""
+"""The LightningModule: causal-LM loss on answer tokens; evaluation by label scoring or generate-and-parse.
+
+Under DDP/FSDP each process evaluates a shard of the split; the rows are gathered from every process and the
+metrics computed once, on the whole split, by each process alike (so checkpoint selection agrees everywhere).
+"""
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +19,8 @@ from taskexpert.models.answer_parsing import ANSWER_PHRASE, parse_answer
 from taskexpert.models.decoding import greedy_generate
 from taskexpert.models.label_scoring import answer_only_loss, score_labels, supports_answer_only_logits
 from taskexpert.records import LABELS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,7 +57,7 @@ class QAModule(pl.LightningModule):
         self.optimizer_settings = optimizer
         self.eval_settings = evaluation
         self.strict_loading = False  # checkpoints hold the trainable weights only
-        self._outputs: list[dict[str, Any]] = []
+        self._outputs: list[tuple[int, dict[str, Any]]] = []  # (position in the split, prediction row)
         self.predictions: dict[str, list[dict[str, Any]]] = {}
         self.results: dict[str, dict[str, object]] = {}
         self.test_split_name = "test"  # the test loop also scores other splits (e.g. "train" for LLM2LLM)
@@ -127,10 +134,11 @@ class QAModule(pl.LightningModule):
             }
             if texts[index] is not None:
                 row["generated"] = texts[index]
-            self._outputs.append(row)
+            self._outputs.append((int(batch["positions"][index]), row))
 
     def _eval_epoch_end(self, split: str) -> None:
-        rows, self._outputs = self._outputs, []
+        rows = gather_split_rows(self._outputs)
+        self._outputs = []
         if not rows:
             return
         metrics = classification_metrics(
@@ -139,7 +147,15 @@ class QAModule(pl.LightningModule):
         if self.eval_settings.mode == "generate":
             metrics[f"{split}/parse_failure_rate"] = sum(r["scores"]["parsed"] == 0 for r in rows) / len(rows)
         scalars = {k: v for k, v in metrics.items() if isinstance(v, float)}
-        self.log_dict(scalars, prog_bar=False, batch_size=len(rows))
+        # Every process holds the same whole-split values: "max" over processes keeps them exact.
+        self.log_dict(scalars, prog_bar=False, batch_size=len(rows), sync_dist=True, reduce_fx="max")
+        log.info(
+            "%s: %d records, accuracy %.4f, macro-F1 %.4f",
+            split,
+            len(rows),
+            metrics[f"{split}/acc"],
+            metrics[f"{split}/macro_f1"],
+        )
         self.results[split] = metrics
         self.predictions[split] = rows
 
@@ -154,3 +170,18 @@ class QAModule(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end(self.test_split_name)
+
+
+def gather_split_rows(outputs: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """This process's (position, row) pairs joined with every other process's, each record once, in split order.
+
+    Lightning's DistributedSampler pads the shards with repeated records so that all have the same length;
+    keeping the first row per record id drops those repeats. With one process this only sorts."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        parts: list[Any] = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(parts, outputs)
+        outputs = [pair for part in parts for pair in part]
+    by_id: dict[str, tuple[int, dict[str, Any]]] = {}
+    for position, row in outputs:
+        by_id.setdefault(row["id"], (position, row))
+    return [row for _, row in sorted(by_id.values(), key=lambda pair: pair[0])]
