@@ -1,5 +1,5 @@
 """Pruned search vs full grid: the same grid of learning rate x LoRA alpha, run once with median pruning and once
-without, each as a real `train.py -m +sweep=optuna_tpe` study with the grid sampler (same seed, same trial order).
+without, each as a real `train.py -m sweep=optuna_tpe` study with the grid sampler (same seed, same trial order).
 
 Reports total optimizer steps over all trials (the cost; seconds are also printed but the machine may be shared)
 and the best validation macro-F1 found (with that trial's test macro-F1), and the ratios pruned / full.
@@ -50,7 +50,7 @@ def parse_args() -> argparse.Namespace:
 def run_search(args: argparse.Namespace, label: str, pruner: list[str]) -> dict[str, Any]:
     sweep_dir = args.out / f"{label}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
     command = [
-        sys.executable, str(ROOT / "train.py"), "-m", "+sweep=optuna_tpe",
+        sys.executable, str(ROOT / "train.py"), "-m", "sweep=optuna_tpe",
         f"model={args.model}", "logger=csv", "checkpoint.enabled=false", "trainer.enable_progress_bar=false",
         f"trainer.max_epochs={args.epochs}", f"trainer.val_check_interval={args.val_every}",
         f"optimizer.lr=choice({args.lrs})", f"peft.lora_alpha=choice({args.alphas})",

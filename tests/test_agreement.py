@@ -20,7 +20,11 @@ def test_label_scoring_and_generate_and_parse_agree_on_a_memorised_set(tmp_path)
     model, tokenizer = load_model_and_tokenizer(cfg.model)
     model = apply_adapter(model, None)
     task = build_task(cfg.task)
-    records = load_splits(cfg.data, task).train[:6]  # a mix of labels
+    # Short contexts, so that nothing is truncated: training and evaluation then read the same prompt
+    # (truncation sizes a training prompt by its target and an evaluation prompt by what evaluation adds).
+    records = load_splits(cfg.data, task).train[:6]
+    for record in records:
+        record.inputs["context"] = " ".join(record.inputs["context"].split()[:40])
     assert len({r.target for r in records}) >= 2
     train_batch = TrainCollator(tokenizer.pad_token_id)(
         ExampleEncoder(tokenizer, task, 256, "label", target="label").encode(records, "t")

@@ -9,10 +9,13 @@ from servers.fault_server import FaultServer
 from taskexpert import demo
 
 
-def test_commands_with_brackets_are_echoed_and_run(capsys):
-    seconds = demo.run_step("a step", ["-c", "print('ran')", "data.extra_train=[/runs/a/augmented.jsonl]"])
-    assert seconds >= 0
-    assert "data.extra_train=[/runs/a/augmented.jsonl]" in capsys.readouterr().out
+def test_commands_with_brackets_are_echoed_and_run(capfd):
+    script = "import time; time.sleep(0.3); print('ran')"
+    seconds = demo.run_step("a step", ["-c", script, "data.extra_train=[/runs/a/augmented.jsonl]"])
+    assert seconds >= 0.3  # the step's wall time includes the command's own
+    output = capfd.readouterr().out
+    assert "data.extra_train=[/runs/a/augmented.jsonl]" in output
+    assert "ran" in output.splitlines()  # the command itself ran (its output reaches the terminal)
 
 
 def test_the_demo_runs_augment_then_both_trainings_for_real(tmp_path, capsys):

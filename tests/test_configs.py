@@ -22,12 +22,18 @@ OPTIONS = [(group, option) for group, options in GROUPS.items() for option in op
 
 
 # Groups with a default in augment.yaml (which includes all of train.yaml); the others are added with `+`.
-DEFAULTED_GROUPS = {"data", "task", "model", "peft", "trainer", "logger", "teacher", "method"}
+DEFAULTED_GROUPS = {"data", "task", "model", "peft", "trainer", "logger", "teacher", "method", "sweep"}
+# Options with a required key (`???`), and a value for it.
+REQUIRED_VALUES = {
+    "pubmedqa": ["data.path=/data/ori_pqal.json"],
+    "drllama_table": ["data.path=/data/ori_pqal.json"],
+    "local": ["model.path=/models/my-model"],
+}
 
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_composes_and_resolves(group, option, tmp_path):
-    extra = ["data.path=/data/ori_pqal.json"] if option in ("pubmedqa", "drllama_table") else []
+    extra = REQUIRED_VALUES.get(option, [])
     override = f"{group}={option}" if group in DEFAULTED_GROUPS else f"+{group}={option}"
     cfg = compose_config([override, *extra], tmp_path, config_name="augment")
     assert cfg.hydra.runtime.choices[group] == option
@@ -50,7 +56,11 @@ def test_peft_options_instantiate_peft_classes(option, tmp_path):
 @pytest.mark.parametrize("option", GROUPS["model"])
 def test_model_options_build_on_meta_device(option, tmp_path):
     """The architecture numbers (or the local tiny config) give a real model class, with no download."""
-    cfg = compose_config([f"model={option}"], tmp_path)
+    from taskexpert.models.tiny import tiny_model_dir
+
+    # model=local is sized from its directory's config.json
+    local = [f"model.path={tiny_model_dir('llama')}"] if option == "local" else []
+    cfg = compose_config([f"model={option}", *local], tmp_path)
     model, config = meta_model(cfg.model)
     expected = {"biogpt": "BioGptForCausalLM", "llama": "LlamaForCausalLM"}[config.model_type]
     assert type(model).__name__ == expected
@@ -75,11 +85,13 @@ def test_trainer_options_are_lightning_trainer_arguments(option, tmp_path):
 
 @pytest.mark.parametrize("option", GROUPS["logger"])
 def test_logger_options_instantiate(option, tmp_path):
+    from pytorch_lightning.loggers import CSVLogger
+
     from taskexpert.training.loggers import build_loggers, close_loggers
 
     cfg = compose_config([f"logger={option}"], tmp_path)
     loggers = build_loggers(cfg.get("logger"), tmp_path)
-    assert type(loggers[0]).__name__ == "CSVLogger"  # always on
+    assert isinstance(loggers[0], CSVLogger)  # always on
     expected = {"csv": [], "wandb": ["WandbLogger"], "tensorboard": ["TensorBoardLogger"]}[option]
     assert [type(logger).__name__ for logger in loggers[1:]] == expected
     close_loggers(loggers)

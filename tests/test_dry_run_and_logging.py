@@ -29,7 +29,7 @@ def run_cli(*overrides: str) -> str:
 
 
 def test_llama_7b_lora_dry_run_from_the_command_line(tmp_path):
-    out = run_cli("model=llama_7b", "peft=lora", "+dry_run=true", f"paths.output_root={tmp_path}")
+    out = run_cli("model=llama_7b", "peft=lora", "dry_run=true", f"paths.output_root={tmp_path}")
     assert "trainable parameters: 4,194,304" in out
     assert "total parameters:     6,742,609,920" in out  # LLaMA-7b's 6,738,415,616 plus the adapter
     assert "training memory" in out

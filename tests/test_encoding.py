@@ -9,8 +9,9 @@ from tokenizers import Tokenizer
 from tokenizers.processors import TemplateProcessing
 from transformers import PreTrainedTokenizerFast
 
-from taskexpert.data.collate import EvalCollator, LengthGroupedSampler, TrainCollator
+from taskexpert.data.collate import EvalCollator, TrainCollator
 from taskexpert.data.encoding import IGNORE_INDEX, ExampleEncoder
+from taskexpert.data.sampling import EpochSampler, LengthGroupedSampler
 from taskexpert.errors import ConfigError, DataError
 from taskexpert.models.tiny import SPECIAL_TOKENS, build_tokenizer
 from taskexpert.tasks import load_task
@@ -163,6 +164,24 @@ def test_context_is_truncated_to_fit_max_length(tokenizer):
     assert record.inputs["context"].startswith(kept_context)  # the context is cut from its end
     answer = tokenizer.decode(example.input_ids[prompt_length(example) :])
     assert answer == " the answer to the question given the context is yes.</s>"
+
+
+@pytest.mark.parametrize("eval_mode", ["label", "generate"])
+def test_evaluation_prompt_does_not_depend_on_the_gold_answer(tokenizer, eval_mode):
+    """Two items that differ only in their gold long answer are evaluated on the same tokens; the evaluation
+    prompt fills max_length with what evaluation adds (decision prefix + one label token, or the tokens to
+    generate), however long the gold target is."""
+    context = "Hoots were tallied at the mill. " * 60
+    short = make_record("short", context=context, long_answer="Yes.")
+    long = make_record("long", context=context, long_answer="Owls hooted more at dawn in every count. " * 3)
+    encoder = ExampleEncoder(
+        tokenizer, TASK, 200, eval_mode, target="label_then_long_answer", max_new_tokens=20
+    )
+    first, second = encoder.encode([short, long], "owls.jsonl")
+    assert prompt_length(first) > prompt_length(second)  # training still makes room for each target
+    assert first.eval_ids == second.eval_ids
+    added = len(encoder.prefix_ids) + 1 if eval_mode == "label" else 20
+    assert len(first.eval_ids) - (len(encoder.prefix_ids) if eval_mode == "label" else 0) + added == 200
 
 
 def test_short_context_is_not_truncated(tokenizer):
@@ -334,3 +353,19 @@ def test_sampler_groups_cut_padding(lengths):
     shuffled = list(range(len(lengths)))
     random.Random(0).shuffle(shuffled)
     assert padding(grouped) < padding(shuffled) / 2
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_sampler_resumes_mid_epoch_where_it_stopped(lengths, grouped):
+    def make():
+        if grouped:
+            return LengthGroupedSampler(lengths, batch_size=4, seed=3, window_batches=5)
+        return EpochSampler(len(lengths), batch_size=4, seed=3)
+
+    uninterrupted = make()
+    epochs = [list(uninterrupted) for _ in range(3)]
+    resumed = make()
+    resumed.resume(epoch=1, batches_done=5)  # what a checkpoint after 5 batches of epoch 1 restores
+    assert list(resumed) == epochs[1][5 * 4 :]
+    assert list(resumed) == epochs[2]  # the following epoch is whole again
+    assert len(resumed) == len(lengths)  # Lightning counts a resumed epoch's batches itself

@@ -128,3 +128,34 @@ def test_safe_loading_defaults(tmp_path):
     assert (
         OmegaConf.select(cfg, "model.use_safetensors") is None
     )  # prefer safetensors; .bin only weights-only
+
+
+@pytest.mark.parametrize("model_name", ["tiny_llama", "tiny_biogpt"])
+def test_prompt_tuning_is_scored_after_its_virtual_tokens(model_name, tmp_path):
+    """Prompt tuning puts its virtual tokens before the input, so the logits of a row's last token sit that many
+    positions later: label scores and the first decoded token match a computation done by hand."""
+    from peft import PromptTuningConfig, get_peft_model
+
+    from taskexpert.models.label_scoring import score_labels
+
+    cfg = compose_config([f"model={model_name}"], tmp_path)
+    torch.manual_seed(0)
+    base, tokenizer = load_model_and_tokenizer(cfg.model)
+    model = get_peft_model(base, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=5))
+    model.eval()
+    batch = right_padded_batch(tokenizer, TEXTS)
+    label_ids = [
+        tokenizer(word, add_special_tokens=False)["input_ids"][0] for word in (" yes", " no", " maybe")
+    ]
+    scores = score_labels(model, batch, label_ids)
+    first_tokens = [row[0] for row in greedy_generate(model, batch, 1, -1, tokenizer.pad_token_id)]
+
+    virtual = model.get_prompt(batch_size=1)  # [1, 5, width]: the learned embeddings of the virtual tokens
+    embed = model.get_base_model().get_input_embeddings()
+    for row, length in enumerate(batch["lengths"].tolist()):
+        own = embed(batch["input_ids"][row : row + 1, :length])
+        with torch.no_grad():
+            logits = model.get_base_model()(inputs_embeds=torch.cat([virtual, own], dim=1)).logits[0, -1]
+        expected = torch.log_softmax(logits.float(), dim=-1)[label_ids]
+        torch.testing.assert_close(scores[row], expected, atol=1e-4, rtol=1e-4)
+        assert first_tokens[row] == int(logits.argmax())

@@ -329,7 +329,7 @@ def test_a_bad_trial_is_pruned_before_its_last_epoch(tmp_path):
 
 
 def test_train_py_study_file_composes_and_prunes_through_the_pipeline(tmp_path):
-    cfg = compose_config(["+sweep=optuna_tpe"])
+    cfg = compose_config(["sweep=optuna_tpe"])
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("TaskExpertOptunaSweeper") and sweeper.direction == "maximize"
     assert sweeper.params == {
@@ -344,7 +344,7 @@ def test_train_py_study_file_composes_and_prunes_through_the_pipeline(tmp_path):
         sys.executable,
         str(ROOT / "train.py"),
         "-m",
-        "+sweep=optuna_tpe",
+        "sweep=optuna_tpe",
         "model=tiny_llama",
         "trainer=fast",
         "logger=csv",

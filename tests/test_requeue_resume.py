@@ -1,46 +1,144 @@
-"""A job killed mid-training and started again in the same run directory (what a SLURM requeue does)
-continues from its last checkpoint instead of starting over."""
+"""A job killed mid-training and started again in the same run directory, as a SLURM requeue does, continues
+exactly: the same losses step by step, the same CSV log, the same final adapter, best checkpoint and metrics as a
+run that was never interrupted. One run is killed with SIGKILL; in-process interruptions reach the points a timed
+kill rarely hits."""
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 
+import pytest
+import pytorch_lightning as pl
 import torch
-from conftest import ROOT
+from conftest import ROOT, compose_config
+from safetensors.torch import load_file
 
+from taskexpert.training import pipeline
+from taskexpert.training.pipeline import train
+
+# 36 training records in batches of 4: 9 steps an epoch, so 24 steps cross two epoch ends (with validation)
 ARGS = [
     "model=tiny_llama",
     "trainer=fast",
     "logger=csv",
-    "trainer.max_steps=60",
+    "trainer.max_steps=24",
     "trainer.max_epochs=100",
-    "trainer.val_check_interval=1.0",
-    "checkpoint.every_n_train_steps=5",
+    "checkpoint.every_n_train_steps=4",
 ]
+KILL_AFTER_STEP = 6  # the kill lands after the checkpoint of step 4, with steps logged past it
 
 
-def test_killed_job_resumes_from_last_checkpoint_in_the_same_run_dir(tmp_path):
-    run_dir = tmp_path / "run"
-    command = [sys.executable, "train.py", *ARGS, f"hydra.run.dir={run_dir}"]
+def csv_rows(run_dir):
+    with (run_dir / "csv" / "metrics.csv").open(newline="") as stream:
+        return [{key: value for key, value in row.items() if value != ""} for row in csv.DictReader(stream)]
+
+
+def logged_train_steps(run_dir) -> list[int]:
+    try:
+        return [int(row["step"]) for row in csv_rows(run_dir) if "train/loss" in row]
+    except (FileNotFoundError, KeyError):
+        return []
+
+
+def kill_mid_training(args, run_dir) -> None:
+    """Start `train.py`, and SIGKILL it once it has logged step KILL_AFTER_STEP."""
+    command = [sys.executable, "train.py", *args, f"hydra.run.dir={run_dir}"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    last = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 240
-    while not last.exists() and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.2)
+    while process.poll() is None and time.monotonic() < deadline:
+        if max(logged_train_steps(run_dir), default=-1) >= KILL_AFTER_STEP:
+            break
+        time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    assert last.exists(), "no checkpoint was written before the kill"
-    step_at_kill = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
-    assert 0 < step_at_kill < 60, "the kill should land mid-training; raise max_steps if this machine is fast"
-    assert not (run_dir / "metrics.json").exists()
 
-    rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    import json
 
-    assert json.loads((run_dir / "metrics.json").read_text())["global_step"] == 60
-    assert f"Restoring states from the checkpoint path at {last}" in rerun.stdout + rerun.stderr
+def assert_same_run(resumed_dir, uninterrupted_dir) -> None:
+    """Step by step and file by file: the CSV log (losses within float tolerance), adapter, metrics, checkpoints."""
+    resumed_rows, reference_rows = csv_rows(resumed_dir), csv_rows(uninterrupted_dir)
+    assert [row["step"] for row in resumed_rows] == [row["step"] for row in reference_rows]
+    for ours, theirs in zip(resumed_rows, reference_rows, strict=True):
+        assert ours.keys() == theirs.keys()
+        assert {k: float(v) for k, v in ours.items()} == pytest.approx(
+            {k: float(v) for k, v in theirs.items()}, rel=1e-6, abs=1e-7
+        )
+    adapter = load_file(resumed_dir / "adapter" / "adapter_model.safetensors")
+    reference = load_file(uninterrupted_dir / "adapter" / "adapter_model.safetensors")
+    assert adapter.keys() == reference.keys()
+    for name in adapter:
+        torch.testing.assert_close(adapter[name], reference[name], rtol=1e-6, atol=1e-7)
+    metrics, reference_metrics = (
+        json.loads((d / "metrics.json").read_text()) for d in (resumed_dir, uninterrupted_dir)
+    )
+    assert metrics == reference_metrics
+    checkpoints = sorted(path.name for path in (resumed_dir / "checkpoints").iterdir())
+    assert checkpoints == sorted(path.name for path in (uninterrupted_dir / "checkpoints").iterdir())
+    assert [name for name in checkpoints if name.startswith("last")] == ["last.ckpt"]
+
+
+def test_a_killed_run_resumes_exactly(tmp_path):
+    run_dir = tmp_path / "killed"
+    kill_mid_training(ARGS, run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert last.is_file(), "no checkpoint was written before the kill"
+    checkpoint_step = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
+    assert not (run_dir / "metrics.json").exists(), "the run finished before the kill; raise max_steps"
+    # killed between two checkpoints, with rows logged past the last one (the resumed run logs those steps again)
+    assert checkpoint_step < max(logged_train_steps(run_dir)) < 23
+
+    resumed = train(compose_config(ARGS, run_dir))
+    train(compose_config(ARGS, tmp_path / "uninterrupted"))
+    assert resumed["global_step"] == 24
+    assert_same_run(run_dir, tmp_path / "uninterrupted")
+
+
+class Interrupt(Exception):
+    """Stands in for a kill at a point a SIGKILL cannot be timed to hit."""
+
+
+class InterruptAt(pl.Callback):
+    def __init__(self, step: int, during_validation: bool) -> None:
+        self.step, self.during_validation = step, during_validation
+
+    def on_train_batch_start(self, trainer, *args) -> None:
+        if not self.during_validation and trainer.global_step == self.step:
+            raise Interrupt
+
+    def on_validation_batch_start(self, trainer, *args) -> None:
+        if self.during_validation and trainer.state.fn == "fit" and trainer.global_step == self.step:
+            raise Interrupt
+
+
+@pytest.mark.parametrize(
+    ("order", "step", "during_validation"),
+    [("group_by_length", 7, False), ("shuffled", 9, True), ("shuffled", 10, False)],
+    ids=[
+        "length-grouped-mid-epoch",
+        "during-the-epoch-end-validation",
+        "right-after-the-epoch-end-validation",
+    ],
+)
+def test_an_interrupted_run_resumes_exactly(order, step, during_validation, tmp_path, monkeypatch):
+    """In process, at chosen points: mid-epoch with the length-grouped order; during the validation that ends
+    epoch 0 (its score must not be lost: it picks the best checkpoint); just after it (the next epoch must start
+    with its own order)."""
+    args = [*ARGS, "trainer.max_steps=12", "checkpoint.every_n_train_steps=3"]
+    args.append(f"data.group_by_length={order == 'group_by_length'}")
+    train(compose_config(args, tmp_path / "uninterrupted"))
+    build_callbacks = pipeline._callbacks
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            pipeline,
+            "_callbacks",
+            lambda cfg, run_dir: [*build_callbacks(cfg, run_dir), InterruptAt(step, during_validation)],
+        )
+        with pytest.raises(Interrupt):
+            train(compose_config(args, tmp_path / "interrupted"))
+    train(compose_config(args, tmp_path / "interrupted"))
+    assert_same_run(tmp_path / "interrupted", tmp_path / "uninterrupted")

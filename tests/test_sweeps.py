@@ -11,7 +11,7 @@ from sweep_helpers import TINY_JOB, job_metrics, run_train, sweep_dir
 
 
 def test_lora_alpha_grid_runs_four_jobs_and_reports_them(tmp_path):
-    run_train(["-m", "+sweep=lora_alpha", *TINY_JOB], tmp_path)
+    run_train(["-m", "sweep=lora_alpha", *TINY_JOB], tmp_path)
     directory = sweep_dir(tmp_path)
     assert directory.name.endswith("_lora_alpha")
     metrics = job_metrics(directory)
@@ -44,8 +44,8 @@ def test_sensitivity_study_maps_one_axis_onto_each_method(tmp_path):
     """peft_hparam becomes lora_alpha for LoRA and num_virtual_tokens for prefix tuning."""
     from conftest import compose_config
 
-    lora = compose_config(["+sweep=sensitivity", "peft=lora", "peft_hparam=128"], tmp_path)
-    prefix = compose_config(["+sweep=sensitivity", "peft=prefix", "peft_hparam=64"], tmp_path)
+    lora = compose_config(["sweep=sensitivity", "peft=lora", "peft_hparam=128"], tmp_path)
+    prefix = compose_config(["sweep=sensitivity", "peft=prefix", "peft_hparam=64"], tmp_path)
     assert lora.peft.lora_alpha == 128 and prefix.peft.num_virtual_tokens == 64
     plain = compose_config(["peft=lora"], tmp_path)
     assert plain.peft.lora_alpha == 32  # outside the study the file's default holds

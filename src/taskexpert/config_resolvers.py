@@ -15,6 +15,26 @@ def suffix(value: object) -> str:
     return f"_{value}" if value not in (None, "") else ""
 
 
+def if_else(condition: object, if_true: object, if_false: object) -> object:
+    """`if_true` when `condition` is true (a bool, or "true"), else `if_false`: e.g. dry runs' own directory."""
+    return if_true if str(condition).lower() == "true" else if_false
+
+
+def first_set(*values: object) -> object:
+    """The first value that is neither null nor empty (e.g. a run's name, else its timestamped name)."""
+    return next((value for value in values if value not in (None, "")), None)
+
+
+def help_text(config_name: str) -> str:
+    """`python <entry>.py --help`: built from the config files' own comments (taskexpert.cli_help)."""
+    from taskexpert.cli_help import help_text as build
+
+    return build(str(config_name))
+
+
 def register() -> None:
     OmegaConf.register_new_resolver("taskexpert_gpus", gpus_for, replace=True)
     OmegaConf.register_new_resolver("taskexpert_suffix", suffix, replace=True)
+    OmegaConf.register_new_resolver("taskexpert_if", if_else, replace=True)
+    OmegaConf.register_new_resolver("taskexpert_first_set", first_set, replace=True)
+    OmegaConf.register_new_resolver("taskexpert_help", help_text, replace=True)

@@ -7,6 +7,8 @@ import sys
 
 from omegaconf import DictConfig
 
+from taskexpert.config_checks import check_job
+from taskexpert.console import apply_console_settings
 from taskexpert.errors import TaskExpertError
 
 log = logging.getLogger("taskexpert")
@@ -16,10 +18,12 @@ def run_training(cfg: DictConfig) -> float | None:
     """Train and return `cfg.optimized_metric` for sweepers (None for a dry run)."""
     from taskexpert.training.pipeline import train
 
+    apply_console_settings(bool(cfg.get("verbose")))  # again here: a sweep's job may run in another process
     try:
+        check_job(cfg)  # the accelerator and input files, on the machine that runs the job
         metrics = train(cfg)
     except TaskExpertError as error:
-        log.error("%s", error)
+        log.error("%s", error, extra={"file_only": True})  # the console gets the line below
         if _in_multirun():  # fail this job only: the sweeper records it and the study goes on
             raise
         print(f"error: {error}", file=sys.stderr)

@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from taskexpert.console import apply_console_settings
 from taskexpert.errors import TaskExpertError
 
 log = logging.getLogger("taskexpert")
@@ -24,10 +25,11 @@ def run_augmentation(cfg: DictConfig) -> float:
     """Augment and return the number of records kept (a sweeper's objective, if one wants it)."""
     from taskexpert.augment.pipeline import augment
 
+    apply_console_settings(bool(cfg.get("verbose")))
     try:
         stats = augment(cfg)
     except TaskExpertError as error:
-        log.error("%s", error)
+        log.error("%s", error, extra={"file_only": True})  # the console gets the line below
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     reason = teacher_failure_reason(stats, Path(cfg.paths.run_dir) / cfg.output.stats)

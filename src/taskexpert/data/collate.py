@@ -1,12 +1,10 @@
-"""Batching: dynamic padding to the longest example of each batch, and length-grouped sampling."""
+"""Batching: dynamic padding to the longest example of each batch."""
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
-from torch.utils.data import Sampler
 
 from taskexpert.data.encoding import IGNORE_INDEX, EncodedExample
 
@@ -45,31 +43,5 @@ class EvalCollator:
             "golds": [e.golds for e in examples],
             "groups": [e.group for e in examples],
             "ids": [e.id for e in examples],
+            "positions": [e.position for e in examples],
         }
-
-
-class LengthGroupedSampler(Sampler[int]):
-    """Shuffles, then sorts within windows of `batch_size * window_batches` so batches hold similar lengths.
-
-    Less padding per batch, while the order still changes every epoch (seeded, so runs repeat).
-    """
-
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, window_batches: int = 50) -> None:
-        self.lengths = list(lengths)
-        self.window = batch_size * window_batches
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def __iter__(self) -> Iterator[int]:
-        order = list(range(len(self.lengths)))
-        random.Random(self.seed + self.epoch).shuffle(order)
-        self.epoch += 1  # reshuffle next epoch even if nobody calls set_epoch
-        for start in range(0, len(order), self.window):
-            window = order[start : start + self.window]
-            yield from sorted(window, key=lambda index: -self.lengths[index])

@@ -1,12 +1,19 @@
-"""The LightningDataModule: encodes each split once and serves dynamically padded batches."""
+"""The LightningDataModule: encodes each split once and serves dynamically padded batches.
+
+Its state in a checkpoint is the training order's position (epoch, batches done in it), so a resumed run
+continues the epoch where the interrupted one stopped instead of starting it over.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from taskexpert.data.collate import EvalCollator, LengthGroupedSampler, TrainCollator
+from taskexpert.data.collate import EvalCollator, TrainCollator
 from taskexpert.data.encoding import EncodedExample, ExampleEncoder
+from taskexpert.data.sampling import EpochSampler, LengthGroupedSampler
 from taskexpert.data.splits import Splits
 
 
@@ -33,6 +40,7 @@ class QADataModule(pl.LightningDataModule):
         pad_token_id = encoder.tokenizer.pad_token_id
         self.train_collator = TrainCollator(pad_token_id)
         self.eval_collator = EvalCollator(pad_token_id)
+        self._resume_position: tuple[int, int] | None = None  # (epoch, batches done), from a checkpoint
 
     def setup(self, stage: str | None = None) -> None:
         if self.encoded:  # tokenization is done once, whatever the number of stages
@@ -40,11 +48,10 @@ class QADataModule(pl.LightningDataModule):
         for name in ("train", "validation", "test"):
             self.encoded[name] = self.encoder.encode(getattr(self.splits, name), f"the {name} split")
 
-    def _loader(self, examples, batch_size, collate, sampler=None, shuffle=False) -> DataLoader:
+    def _loader(self, examples, batch_size, collate, sampler=None) -> DataLoader:
         return DataLoader(
             examples,
             batch_size=batch_size,
-            shuffle=shuffle,
             sampler=sampler,
             collate_fn=collate,
             num_workers=self.num_workers,
@@ -53,10 +60,34 @@ class QADataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         examples = self.encoded["train"]
+        sampler: EpochSampler
         if self.group_by_length:
             sampler = LengthGroupedSampler([len(e.input_ids) for e in examples], self.batch_size, self.seed)
-            return self._loader(examples, self.batch_size, self.train_collator, sampler=sampler)
-        return self._loader(examples, self.batch_size, self.train_collator, shuffle=True)
+        else:
+            sampler = EpochSampler(len(examples), self.batch_size, self.seed)
+        if self._resume_position is not None:
+            epoch, batches_done = self._resume_position
+            # With several processes Lightning shards the order after it is drawn, so skipping here would skip
+            # other ranks' batches: such a run restarts the interrupted epoch's order instead.
+            world_size = self.trainer.world_size if self.trainer is not None else 1
+            sampler.resume(epoch, batches_done if world_size == 1 else 0)
+            self._resume_position = None
+        return self._loader(examples, self.batch_size, self.train_collator, sampler=sampler)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the training order stands: the epoch and how many of its batches have trained."""
+        if self.trainer is None:
+            return {}
+        epoch = self.trainer.current_epoch
+        batches_done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        if batches_done >= self.trainer.num_training_batches:
+            # Saved after the epoch's last batch: Lightning resumes with a fresh iterator for the next epoch
+            return {"epoch": epoch + 1, "batches_done": 0}
+        return {"epoch": epoch, "batches_done": batches_done}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "epoch" in state_dict:  # Lightning restores this before it builds the training loader
+            self._resume_position = (int(state_dict["epoch"]), int(state_dict["batches_done"]))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.encoded["validation"], self.eval_batch_size, self.eval_collator)

@@ -17,9 +17,11 @@ class EncodedExample:
     id: str
     input_ids: list[int]  # prompt + target + eos, for training
     labels: list[int]  # IGNORE_INDEX over the prompt: the loss covers the answer only
-    eval_ids: list[int]  # prompt + decision prefix (label scoring), or prompt alone (generation)
+    # prompt + decision prefix (label scoring), or prompt alone (generation); never sized by the gold target
+    eval_ids: list[int]
     golds: tuple[str, ...]  # the gold answers (the first is the target): a label name, a final answer, a span
     group: str | None = None  # the value of task.group_by, for per-group metrics
+    position: int = 0  # index in its split: gathered evaluation rows are put back in split order
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,12 @@ class LabelTokens:
 
 
 class ExampleEncoder:
-    """Turns records into token ids with one tokenizer, one task and one target layout."""
+    """Turns records into token ids with one tokenizer, one task and one target layout.
+
+    Training sequences (prompt + gold target) fit `max_length`. Evaluation prompts fit it together with what
+    evaluation adds: the decision prefix and the longest label (label scoring), or `max_new_tokens` (generation).
+    They never depend on the gold target, which evaluation must not see.
+    """
 
     def __init__(
         self,
@@ -51,6 +58,7 @@ class ExampleEncoder:
         eval_mode: str | None = None,
         target: str | None = None,
         missing_rationale: str = "label_only",
+        max_new_tokens: int | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.task = task
@@ -70,6 +78,11 @@ class ExampleEncoder:
         if task.labels:
             sequences = tuple(tuple(self._label_ids(label)) for label in task.labels)
             self.label_tokens = LabelTokens(task.labels, sequences, task.label_normalize)
+        # tokens evaluation adds after the prompt: what the truncated field must leave room for
+        if self.eval_mode == "label":
+            self.eval_budget = len(self.prefix_ids) + max(len(ids) for ids in self.label_tokens.sequences)
+        else:
+            self.eval_budget = max_new_tokens or task.generate.max_new_tokens
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
@@ -106,32 +119,42 @@ class ExampleEncoder:
         eos = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
         group_by = self.task.group_by
         examples = []
-        for record, head, middle, tail in zip(records, heads, middles, tails, strict=True):
+        truncated = self.format.truncate_field
+        for position, (record, head, middle, tail) in enumerate(
+            zip(records, heads, middles, tails, strict=True)
+        ):
             target: list[int] = []
             for name, text in self.format.target_pieces(record):
                 target += self._decision_ids(record) if name == "decision" else self._encode(text)
             target += eos
-            fixed = len(self.leading_special_ids) + len(head) + len(tail) + len(target)
-            room = self.max_length - fixed
-            if room <= 0:
-                untruncated = [n for n in self.task.input_fields if n != self.format.truncate_field]
-                raise DataError(
-                    f"{source}, record {record.id}",
-                    untruncated[0] if untruncated else self.task.input_fields[0],
-                    f"needs {fixed} tokens"
-                    + (f" without its {self.format.truncate_field}" if self.format.truncate_field else ""),
-                    f"raise data.max_length above {self.max_length}",
-                )
-            prompt = self.leading_special_ids + head + middle[:room] + tail
+            around = (
+                len(self.leading_special_ids) + len(head) + len(tail)
+            )  # the prompt but its truncated field
+            for after_prompt, what in ((len(target), "its target"), (self.eval_budget, "evaluation")):
+                if around + after_prompt >= self.max_length:
+                    untruncated = [n for n in self.task.input_fields if n != truncated]
+                    raise DataError(
+                        f"{source}, record {record.id}",
+                        untruncated[0] if untruncated else self.task.input_fields[0],
+                        f"needs {around + after_prompt} tokens"
+                        + (f" without its {truncated}" if truncated else "")
+                        + f" ({what} included)",
+                        f"raise data.max_length above {self.max_length}",
+                    )
+            prompt = self.leading_special_ids + head + middle[: self.max_length - around - len(target)] + tail
+            eval_prompt = (
+                self.leading_special_ids + head + middle[: self.max_length - around - self.eval_budget] + tail
+            )
             eval_tail = self.prefix_ids if self.eval_mode == "label" else []
             examples.append(
                 EncodedExample(
                     id=record.id,
                     input_ids=prompt + target,
                     labels=[IGNORE_INDEX] * len(prompt) + target,
-                    eval_ids=prompt + eval_tail,
+                    eval_ids=eval_prompt + eval_tail,
                     golds=self.task.golds(record),
                     group=str(record.meta.get(group_by, "")) if group_by else None,
+                    position=position,
                 )
             )
         return examples

@@ -35,6 +35,15 @@ def is_prefix_tuning(model) -> bool:
     return bool(config is not None and config.peft_type == "PREFIX_TUNING")
 
 
+def virtual_tokens_before_input(model) -> int:
+    """How many virtual tokens a prompt-learning adapter puts before the input embeddings (prompt tuning,
+    P-tuning): its logits start with that many extra positions. Prefix tuning keeps them in the KV cache: 0."""
+    config = getattr(model, "active_peft_config", None)
+    if config is None or not config.is_prompt_learning or config.peft_type in ("PREFIX_TUNING", "CARTRIDGE"):
+        return 0
+    return int(config.num_virtual_tokens)
+
+
 def apply_adapter(
     model, peft_cfg: Any, gradient_checkpointing: bool = False, low_cpu_mem_usage: bool = False
 ):

@@ -8,7 +8,7 @@ import inspect
 import torch
 
 from taskexpert.data.encoding import IGNORE_INDEX
-from taskexpert.models.adapters import is_prefix_tuning, is_prompt_learning
+from taskexpert.models.adapters import is_prefix_tuning, is_prompt_learning, virtual_tokens_before_input
 
 
 def mask_for_real_tokens(attention_mask: torch.Tensor) -> torch.Tensor | None:
@@ -22,8 +22,9 @@ def mask_for_real_tokens(attention_mask: torch.Tensor) -> torch.Tensor | None:
 
 
 def last_position_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, lengths: torch.Tensor):
-    """Logits at each row's last real token of a right-padded batch, computing the LM head only there."""
-    positions = lengths - 1
+    """Logits at each row's last real token of a right-padded batch, computing the LM head only there.
+    Prompt/P-tuning prepend their virtual tokens to the sequence, which shifts every position by their number."""
+    positions = lengths - 1 + virtual_tokens_before_input(model)
     kept, row_to_kept = torch.unique(positions, return_inverse=True)
     logits = model(
         input_ids=input_ids, attention_mask=mask_for_real_tokens(attention_mask), logits_to_keep=kept

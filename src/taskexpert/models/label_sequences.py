@@ -13,15 +13,8 @@ from __future__ import annotations
 import torch
 
 from taskexpert.data.encoding import LabelTokens
-from taskexpert.models.adapters import is_prefix_tuning, is_prompt_learning
+from taskexpert.models.adapters import virtual_tokens_before_input
 from taskexpert.models.label_scoring import mask_for_real_tokens, score_labels
-
-
-def _virtual_tokens(model) -> int:
-    """Prompt/p-tuning put virtual tokens in front of the input, and their logits in front of ours."""
-    if is_prompt_learning(model) and not is_prefix_tuning(model):
-        return int(model.active_peft_config.num_virtual_tokens)
-    return 0
 
 
 @torch.no_grad()
@@ -50,17 +43,12 @@ def score_label_sequences(
             prompt_length = int(lengths[b])
             for k, token in enumerate(labels.sequences[j]):
                 targets.append((row, prompt_length + k - 1, token))
-        offset = _virtual_tokens(model)
-        if offset:
-            logits = model(input_ids=ids, attention_mask=mask).logits[:, offset:]
-            positions = torch.tensor([p for _, p, _ in targets], device=device)
-        else:
-            kept, positions = torch.unique(
-                torch.tensor([p for _, p, _ in targets], device=device), return_inverse=True
-            )
-            logits = model(
-                input_ids=ids, attention_mask=mask_for_real_tokens(mask), logits_to_keep=kept
-            ).logits
+        # prompt/p-tuning put their virtual tokens in front of the sequence: every position moves by their number
+        offset = virtual_tokens_before_input(model)
+        kept, positions = torch.unique(
+            torch.tensor([p + offset for _, p, _ in targets], device=device), return_inverse=True
+        )
+        logits = model(input_ids=ids, attention_mask=mask_for_real_tokens(mask), logits_to_keep=kept).logits
         row_index = torch.tensor([r for r, _, _ in targets], device=device)
         token_index = torch.tensor([t for _, _, t in targets], device=device)
         token_log_probs = torch.log_softmax(logits[row_index, positions].float(), dim=-1)[

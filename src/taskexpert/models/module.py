@@ -1,7 +1,13 @@
-"""The LightningModule: causal-LM loss on answer tokens; evaluation by label scoring or generate-and-parse."""
+"""The LightningModule: causal-LM loss on answer tokens; evaluation by label scoring or by generating and reading
+the answer, with the task's metrics.
+
+Under DDP/FSDP each process evaluates a shard of the split; the rows are gathered from every process and the
+metrics computed once, on the whole split, by each process alike (so checkpoint selection agrees everywhere).
+"""
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +20,8 @@ from taskexpert.models.decoding import greedy_generate
 from taskexpert.models.label_scoring import answer_only_loss, supports_answer_only_logits
 from taskexpert.models.label_sequences import score_task_labels
 from taskexpert.tasks.task import Task
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,7 +59,7 @@ class QAModule(pl.LightningModule):
         self.optimizer_settings = optimizer
         self.eval_settings = evaluation
         self.strict_loading = False  # checkpoints hold the trainable weights only
-        self._outputs: list[dict[str, Any]] = []
+        self._outputs: list[tuple[int, dict[str, Any]]] = []  # (position in the split, prediction row)
         self.predictions: dict[str, list[dict[str, Any]]] = {}
         self.results: dict[str, dict[str, object]] = {}
         self.test_split_name = "test"  # the test loop also scores other splits (e.g. "train" for LLM2LLM)
@@ -135,15 +143,23 @@ class QAModule(pl.LightningModule):
                 row["golds"] = list(golds)
             if batch["groups"][index] is not None:
                 row["group"] = batch["groups"][index]
-            self._outputs.append(row)
+            self._outputs.append((int(batch["positions"][index]), row))
 
     def _eval_epoch_end(self, split: str) -> None:
-        rows, self._outputs = self._outputs, []
+        rows = gather_split_rows(self._outputs)
+        self._outputs = []
         if not rows:
             return
         metrics = split_metrics(self.task, rows, f"{split}/")
         scalars = {k: v for k, v in metrics.items() if isinstance(v, float)}
-        self.log_dict(scalars, prog_bar=False, batch_size=len(rows))
+        # Every process holds the same whole-split values: "max" over processes keeps them exact.
+        self.log_dict(scalars, prog_bar=False, batch_size=len(rows), sync_dist=True, reduce_fx="max")
+        summary = ", ".join(
+            f"{title} {metrics[f'{split}/{name}']:.4f}"
+            for name, title in self.task.kind.table_columns(self.task)[:2]
+            if f"{split}/{name}" in metrics
+        )
+        log.info("%s: %d records, %s", split, len(rows), summary)
         self.results[split] = metrics
         self.predictions[split] = rows
 
@@ -171,3 +187,18 @@ def split_metrics(task: Task, rows: list[dict[str, Any]], prefix: str) -> dict[s
                 if isinstance(value, float):
                     metrics[f"{prefix}{name}_{group}"] = value
     return metrics
+
+
+def gather_split_rows(outputs: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """This process's (position, row) pairs joined with every other process's, each record once, in split order.
+
+    Lightning's DistributedSampler pads the shards with repeated records so that all have the same length;
+    keeping the first row per record id drops those repeats. With one process this only sorts."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        parts: list[Any] = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(parts, outputs)
+        outputs = [pair for part in parts for pair in part]
+    by_id: dict[str, tuple[int, dict[str, Any]]] = {}
+    for position, row in outputs:
+        by_id.setdefault(row["id"], (position, row))
+    return [row for _, row in sorted(by_id.values(), key=lambda pair: pair[0])]

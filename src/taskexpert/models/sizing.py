@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from taskexpert.errors import ConfigError
 from taskexpert.models.adapters import apply_adapter, count_parameters
 from taskexpert.models.loading import DTYPES, resolve_model_path
 
@@ -20,21 +22,86 @@ class SizeEstimate:
     weights_gib: float
     gradients_and_optimizer_gib: float
     activations_gib: float
+    layers: int = 1  # transformer blocks, for the one block FSDP gathers at a time
 
     @property
     def training_gib(self) -> float:
         return self.weights_gib + self.gradients_and_optimizer_gib + self.activations_gib
 
 
-def meta_model(model_cfg: Any):
-    """The model's architecture with no storage: from `model.architecture` numbers, else the local config."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+@dataclass
+class DeviceShare:
+    """What one GPU holds when a run is spread over `devices` GPUs (activations: its own batch)."""
 
+    devices: int
+    weights_gib: float
+    gradients_and_optimizer_gib: float
+    activations_gib: float
+    gathered_gib: float = 0.0  # FSDP: the full weights of the block being computed
+
+    @property
+    def total_gib(self) -> float:
+        return self.weights_gib + self.gradients_and_optimizer_gib + self.activations_gib + self.gathered_gib
+
+
+def per_device(size: SizeEstimate, devices: int, shard_weights: int, shard_states: int) -> DeviceShare:
+    """One GPU's share: weights divided by `shard_weights`, gradients and AdamW state by `shard_states`.
+
+    DDP replicates everything (1, 1); FSDP FULL_SHARD divides all of it over the GPUs it shards across, and
+    gathers one block's full weights at a time for its forward and backward; SHARD_GRAD_OP keeps full weights.
+    """
+    return DeviceShare(
+        devices=devices,
+        weights_gib=size.weights_gib / shard_weights,
+        gradients_and_optimizer_gib=size.gradients_and_optimizer_gib / shard_states,
+        activations_gib=size.activations_gib,
+        gathered_gib=size.weights_gib / size.layers if shard_weights > 1 else 0.0,
+    )
+
+
+def local_config_dir(model_cfg: Any) -> Path | None:
+    """`model.path` when it is a local model directory with a config.json, else None."""
+    path = model_cfg.get("path")
+    if path and (Path(str(path)) / "config.json").is_file():
+        return Path(str(path))
+    return None
+
+
+def architecture_config(model_cfg: Any):
+    """The transformers config that sizes the model, without weights or network.
+
+    A local `model.path` directory's config.json wins (it is the model that would load); then the numbers
+    under `model.architecture`; then the prepared offline models (tiny, SmolLM2) built or converted locally.
+    """
+    from transformers import AutoConfig
+
+    trust_remote_code = bool(model_cfg.get("trust_remote_code", False))
+    local = local_config_dir(model_cfg)
+    if local is not None:
+        return AutoConfig.from_pretrained(str(local), trust_remote_code=trust_remote_code)
     if model_cfg.get("architecture"):
         numbers = dict(model_cfg.architecture)
-        config = AutoConfig.for_model(numbers.pop("model_type"), **numbers)
-    else:
-        config = AutoConfig.from_pretrained(resolve_model_path(model_cfg))
+        return AutoConfig.for_model(numbers.pop("model_type"), **numbers)
+    if not model_cfg.get("path") and model_cfg.get("source") in ("tiny", "smollm2_gguf"):
+        return AutoConfig.from_pretrained(resolve_model_path(model_cfg))
+    try:  # a hub id: only from the local Hugging Face cache (or the network when it is allowed)
+        return AutoConfig.from_pretrained(
+            resolve_model_path(model_cfg),
+            revision=model_cfg.get("revision"),
+            trust_remote_code=trust_remote_code,
+        )
+    except OSError:
+        raise ConfigError(
+            f"model {model_cfg.get('name')!r}: no architecture numbers to size it: set model.path to a local "
+            "directory with config.json, or list the numbers under `architecture:` in its conf/model file"
+        ) from None
+
+
+def meta_model(model_cfg: Any):
+    """The model's architecture with no storage, and its transformers config (see `architecture_config`)."""
+    from transformers import AutoModelForCausalLM
+
+    config = architecture_config(model_cfg)
     with torch.device("meta"):
         return AutoModelForCausalLM.from_config(config), config
 
@@ -59,4 +126,5 @@ def estimate_size(model_cfg: Any, peft_cfg: Any, batch_size: int, sequence_lengt
         weights_gib=total * weight_bytes / GIB,
         gradients_and_optimizer_gib=trainable * (4 + 8) / GIB,  # fp32 gradient + two AdamW moments
         activations_gib=activations / GIB,
+        layers=layers,
     )

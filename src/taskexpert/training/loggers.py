@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
-from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
+from pytorch_lightning.loggers import Logger, WandbLogger
 
+from taskexpert.training.resume import RunCSVLogger
 from taskexpert.utils.secrets import redact_text
 
 W_AND_B_TAG_LIMIT = 64  # characters W&B accepts in one tag
@@ -25,10 +26,11 @@ def job_overrides() -> tuple[int | None, list[str]]:
     return hydra_cfg.job.num, [o for o in hydra_cfg.overrides.task if not o.startswith(internal)]
 
 
-def build_loggers(logger_cfg: Any, run_dir: Path) -> list[Logger]:
+def build_loggers(logger_cfg: Any, run_dir: Path, resumed_log_step: int | None = None) -> list[Logger]:
     """The configured loggers plus CSV. In a sweep, W&B runs are tagged with their swept values and
-    named after their job number, so the W&B table compares a study's jobs side by side."""
-    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="csv", version="")]
+    named after their job number, so the W&B table compares a study's jobs side by side. A resumed run
+    (`resumed_log_step`: the logging step of its checkpoint) appends to the CSV log it finds."""
+    loggers: list[Logger] = [RunCSVLogger(run_dir, keep_through_step=resumed_log_step)]
     job_number, overrides = job_overrides()
     for node in (logger_cfg or {}).values():
         if node is None or "_target_" not in node:
@@ -39,7 +41,12 @@ def build_loggers(logger_cfg: Any, run_dir: Path) -> list[Logger]:
                 redact_text(o)[:W_AND_B_TAG_LIMIT] for o in overrides
             ]
             extra["name"] = f"{node.get('name') or 'job'}_{job_number}"
-        loggers.append(instantiate(node, _convert_="all", **extra))
+        logger = instantiate(node, _convert_="all", **extra)
+        if isinstance(logger, WandbLogger) and logger._wandb_init.get("anonymous") is None:
+            # Lightning always passes anonymous=None, which current wandb prints a deprecation warning about
+            # on every run although it means "not set"; leaving it out changes nothing else.
+            logger._wandb_init.pop("anonymous", None)
+        loggers.append(logger)
     return loggers
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from taskexpert.data.datamodule import QADataModule
 from taskexpert.data.encoding import ExampleEncoder
@@ -18,42 +22,20 @@ from taskexpert.data.loading import load_splits
 from taskexpert.models.adapters import adapter_name, apply_adapter, count_parameters, load_adapter
 from taskexpert.models.loading import load_model_and_tokenizer
 from taskexpert.models.module import EvalSettings, OptimizerSettings, QAModule
-from taskexpert.models.sizing import estimate_size
 from taskexpert.tasks import Task, build_task
 from taskexpert.training.config_logging import loggable_config
+from taskexpert.training.dry_run import dry_run
+from taskexpert.training.last_checkpoint import LastCheckpoint
 from taskexpert.training.loggers import build_loggers, close_loggers
 from taskexpert.training.pruning import OptunaPruningCallback, TrialPruned, pruned_run_metrics
 from taskexpert.training.results import print_results, write_metrics, write_predictions, write_splits
+from taskexpert.training.resume import TrainingRandomState, checkpoint_log_step
 
 log = logging.getLogger(__name__)
 
 
-def dry_run(cfg: DictConfig) -> dict[str, float]:
-    """Sizes from the architecture alone: nothing is downloaded, nothing trains."""
-    size = estimate_size(cfg.model, cfg.peft, cfg.data.batch_size, cfg.data.max_length)
-    summary = {
-        "params/total": size.total_parameters,
-        "params/trainable": size.trainable_parameters,
-        "memory/weights_gib": round(size.weights_gib, 3),
-        "memory/gradients_and_optimizer_gib": round(size.gradients_and_optimizer_gib, 3),
-        "memory/activations_gib": round(size.activations_gib, 3),
-        "memory/training_estimate_gib": round(size.training_gib, 3),
-    }
-    print(f"Dry run: {cfg.model.name} with {adapter_name(cfg.peft)}")
-    print(f"  total parameters:     {size.total_parameters:,}")
-    print(
-        f"  trainable parameters: {size.trainable_parameters:,} ({100 * size.trainable_parameters / size.total_parameters:.4f}%)"
-    )
-    print(
-        f"  training memory, rough: {size.training_gib:.1f} GiB = weights {size.weights_gib:.1f} + gradients/AdamW "
-        f"{size.gradients_and_optimizer_gib:.2f} + activations {size.activations_gib:.1f} "
-        f"(batch {cfg.data.batch_size} x {cfg.data.max_length} tokens)"
-    )
-    return summary
-
-
 def _callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
-    callbacks: list[pl.Callback] = []
+    callbacks: list[pl.Callback] = [TrainingRandomState()]
     if cfg.checkpoint.enabled:
         callbacks.append(
             ModelCheckpoint(
@@ -61,19 +43,12 @@ def _callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
                 monitor=cfg.optimized_metric if cfg.optimized_metric.startswith("val/") else None,
                 mode="min" if cfg.optimized_metric.endswith("loss") else "max",
                 save_top_k=cfg.checkpoint.save_top_k,
-                save_last=True,
+                save_last=False,  # last.ckpt is LastCheckpoint's alone (two writers make last-v1.ckpt)
                 filename="best-{step}",
+                save_on_train_epoch_end=False,  # at validation end, so LastCheckpoint then saves its state
             )
         )
-        if cfg.checkpoint.get("every_n_train_steps"):
-            callbacks.append(
-                ModelCheckpoint(
-                    dirpath=run_dir / "checkpoints",
-                    every_n_train_steps=cfg.checkpoint.every_n_train_steps,
-                    save_top_k=0,
-                    save_last=True,
-                )
-            )
+        callbacks.append(LastCheckpoint(run_dir / "checkpoints", cfg.checkpoint.get("every_n_train_steps")))
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(RichProgressBar())
     if cfg.get("optuna_trial"):  # set by the Optuna sweeper: report to the trial, stop when pruned
@@ -89,6 +64,19 @@ def _cluster_plugins(cfg: DictConfig) -> dict[str, Any]:
     from pytorch_lightning.plugins.environments import SLURMEnvironment
 
     return {"plugins": [SLURMEnvironment(auto_requeue=False)]}
+
+
+@contextmanager
+def _known_warnings_silenced() -> Iterator[None]:
+    """Lightning warnings that do not apply here: the DataModule carries the training order's position and
+    TrainingRandomState the random state, so a mid-epoch resume is exact although the DataLoader has no
+    state_dict; and "best" means the best-checkpoint callback, the first, beside LastCheckpoint."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable")
+        warnings.filterwarnings(
+            "ignore", message=r".*called with Trainer configured with multiple .ModelCheckpoint"
+        )
+        yield
 
 
 def _resume_path(cfg: DictConfig, run_dir: Path) -> str | None:
@@ -110,6 +98,7 @@ def build_data_and_module(
         cfg.eval.mode,
         target=cfg.data.target,
         missing_rationale=cfg.data.get("missing_rationale", "label_only"),
+        max_new_tokens=cfg.eval.get("max_new_tokens"),
     )
     datamodule = QADataModule(
         splits,
@@ -146,7 +135,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     task = build_task(cfg.task)
     splits = load_splits(cfg.data, task)
-    write_splits(run_dir, splits)
+    if rank_zero_only.rank == 0:  # under DDP every process runs this; the first one writes the run's files
+        write_splits(run_dir, splits)
     model, tokenizer = load_model_and_tokenizer(cfg.model)
     if cfg.get("init_adapter"):
         model = load_adapter(model, cfg.init_adapter)
@@ -162,7 +152,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule, module = build_data_and_module(cfg, model, tokenizer, splits, task)
 
-    loggers = build_loggers(cfg.get("logger"), run_dir)
+    resume_from = _resume_path(cfg, run_dir)
+    resumed_log_step = checkpoint_log_step(resume_from) if resume_from else None
+    loggers = build_loggers(cfg.get("logger"), run_dir, resumed_log_step)
     status = "failed"
     try:
         hyperparameters = loggable_config(cfg) | {"params/trainable": trainable, "params/total": total}
@@ -178,28 +170,29 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         )
         model.train()  # from_pretrained leaves eval mode, and Lightning keeps submodules' modes as it finds them
         try:
-            trainer.fit(
-                module, datamodule=datamodule, ckpt_path=_resume_path(cfg, run_dir), weights_only=True
-            )
+            with _known_warnings_silenced():
+                trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
         except TrialPruned:  # keep what was measured, then let the sweeper record the trial as pruned
             measured = {"params/trainable": trainable, "params/total": total}
-            write_metrics(run_dir, pruned_run_metrics(trainer, module.results, **measured))
+            if trainer.is_global_zero:
+                write_metrics(run_dir, pruned_run_metrics(trainer, module.results, **measured))
             raise
         if cfg.checkpoint.enabled:  # the callback misses the final state when max_steps ends an epoch early
             trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
         best = "best" if cfg.checkpoint.enabled and trainer.checkpoint_callback.best_model_path else None
-        trainer.validate(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
-        if cfg.eval.test:
-            trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
-        if cfg.eval.get("train"):
-            module.test_split_name = "train"
-            trainer.test(
-                module,
-                dataloaders=datamodule.train_eval_dataloader(),
-                ckpt_path=best,
-                weights_only=True,
-                verbose=False,
-            )
+        with _known_warnings_silenced():
+            trainer.validate(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
+            if cfg.eval.test:
+                trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
+            if cfg.eval.get("train"):
+                module.test_split_name = "train"
+                trainer.test(
+                    module,
+                    dataloaders=datamodule.train_eval_dataloader(),
+                    ckpt_path=best,
+                    weights_only=True,
+                    verbose=False,
+                )
         metrics: dict[str, Any] = {
             "params/trainable": trainable,
             "params/total": total,
@@ -207,11 +200,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         }
         for split_metrics in module.results.values():
             metrics.update(split_metrics)
-        model.save_pretrained(run_dir / "adapter" if cfg.peft is not None else run_dir / "model")
-        write_predictions(run_dir, module.predictions)
-        write_metrics(run_dir, metrics)
+        if trainer.is_global_zero:  # every process holds the same gathered results; one writes them
+            model.save_pretrained(run_dir / "adapter" if cfg.peft is not None else run_dir / "model")
+            write_predictions(run_dir, module.predictions)
+            write_metrics(run_dir, metrics)
         status = "success"
     finally:
         close_loggers(loggers, status)
-    print_results(metrics, run_dir, f"{task.name}: {cfg.model.name} + {adapter_name(cfg.peft)}", task)
+    if trainer.is_global_zero:
+        print_results(metrics, run_dir, f"{task.name}: {cfg.model.name} + {adapter_name(cfg.peft)}", task)
     return metrics
