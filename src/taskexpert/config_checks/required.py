@@ -1,7 +1,7 @@
 """Required keys (`???`) really required, even when a file they inherit from gives a value.
 
-OmegaConf's merge keeps an existing value when the file merged later says `???`, so `data=pubmedqa` (which
-inherits the sample's path and marks `path: ???`) would quietly read the sample. We replay the defaults list
+OmegaConf's merge keeps an existing value when the file merged later says `???`, so a data option that inherits
+the sample's path and marks `path: ???` would quietly read the sample. We replay the defaults list
 in Hydra's merge order and track, per key, whether the last word on it was `???`.
 """
 

@@ -1,4 +1,4 @@
-"""Greedy decoding for evaluation.
+"""Decoding for evaluation: greedy by default, or sampled (temperature and nucleus, as LLM2LLM's option).
 
 transformers' `generate` runs its own KV cache and (with transformers 5 and PEFT 0.21) drops the virtual
 tokens of prefix tuning. So prefix tuning decodes with our own loop: the prompt goes through PEFT's forward
@@ -9,10 +9,39 @@ tokens. Everything else uses `generate` with its cache.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from taskexpert.models.adapters import is_prefix_tuning, is_prompt_learning
 from taskexpert.models.label_scoring import last_position_logits
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling instead of greedy decoding: softmax temperature and nucleus (top-p) mass."""
+
+    temperature: float = 0.7
+    top_p: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0 or not 0 < self.top_p <= 1:
+            raise ValueError(f"sampling needs temperature > 0 and top_p in (0, 1], not {self}")
+
+
+def next_tokens_from(logits: torch.Tensor, sampling: Sampling | None) -> torch.Tensor:
+    """The next token of each row: the most likely (greedy), or drawn from the top-p mass at `temperature`
+    (torch's global generator, which the run seeds)."""
+    if sampling is None:
+        return logits.argmax(dim=-1)
+    probabilities = torch.softmax(logits.float() / sampling.temperature, dim=-1)
+    sorted_probabilities, order = probabilities.sort(dim=-1, descending=True)
+    outside = (
+        sorted_probabilities.cumsum(dim=-1) - sorted_probabilities >= sampling.top_p
+    )  # always keeps the first
+    sorted_probabilities = sorted_probabilities.masked_fill(outside, 0.0)
+    drawn = torch.multinomial(sorted_probabilities / sorted_probabilities.sum(dim=-1, keepdim=True), 1)
+    return order.gather(-1, drawn).squeeze(-1)
 
 
 def _right_to_left_padding(input_ids, attention_mask, lengths, pad_token_id):
@@ -27,7 +56,14 @@ def _right_to_left_padding(input_ids, attention_mask, lengths, pad_token_id):
 
 @torch.no_grad()
 def forward_greedy_decode(
-    model, input_ids, attention_mask, lengths, max_new_tokens: int, eos_token_id, pad_token_id
+    model,
+    input_ids,
+    attention_mask,
+    lengths,
+    max_new_tokens: int,
+    eos_token_id,
+    pad_token_id,
+    sampling: Sampling | None = None,
 ):
     """Greedy decoding by repeated full forward passes on a right-padded batch (no cache)."""
     input_ids, attention_mask, lengths = input_ids.clone(), attention_mask.clone(), lengths.clone()
@@ -35,7 +71,9 @@ def forward_greedy_decode(
     new_tokens = [[] for _ in range(batch_size)]
     finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
     for _ in range(max_new_tokens):
-        next_tokens = last_position_logits(model, input_ids, attention_mask, lengths).argmax(dim=-1)
+        next_tokens = next_tokens_from(
+            last_position_logits(model, input_ids, attention_mask, lengths), sampling
+        )
         if int(lengths.max()) == input_ids.shape[1]:  # grow by one column of padding
             input_ids = torch.cat(
                 [input_ids, torch.full((batch_size, 1), pad_token_id, device=device)], dim=1
@@ -60,7 +98,14 @@ def forward_greedy_decode(
 
 @torch.no_grad()
 def prefix_cached_greedy_decode(
-    model, input_ids, attention_mask, lengths, max_new_tokens: int, eos_token_id, pad_token_id
+    model,
+    input_ids,
+    attention_mask,
+    lengths,
+    max_new_tokens: int,
+    eos_token_id,
+    pad_token_id,
+    sampling: Sampling | None = None,
 ):
     """Greedy decoding of a prefix-tuned PeftModel with a KV cache, on a right-padded batch.
 
@@ -72,7 +117,9 @@ def prefix_cached_greedy_decode(
     positions = lengths - 1
     kept, row_to_kept = torch.unique(positions, return_inverse=True)
     output = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=kept, use_cache=True)
-    next_tokens = output.logits[torch.arange(batch_size, device=device), row_to_kept].argmax(dim=-1)
+    next_tokens = next_tokens_from(
+        output.logits[torch.arange(batch_size, device=device), row_to_kept], sampling
+    )
     cache = output.past_key_values
     base = model.get_base_model()
     ones = {"dtype": attention_mask.dtype, "device": device}
@@ -97,30 +144,41 @@ def prefix_cached_greedy_decode(
             use_cache=True,
         )
         cache = output.past_key_values
-        next_tokens = output.logits[:, -1].argmax(dim=-1)
+        next_tokens = next_tokens_from(output.logits[:, -1], sampling)
     return new_tokens
 
 
 @torch.no_grad()
 def greedy_generate(
-    model, batch: dict, max_new_tokens: int, eos_token_id: int, pad_token_id: int
+    model,
+    batch: dict,
+    max_new_tokens: int,
+    eos_token_id: int,
+    pad_token_id: int,
+    sampling: Sampling | None = None,
 ) -> list[list[int]]:
-    """New token ids per row for a right-padded evaluation batch, eos included when reached."""
+    """New token ids per row for a right-padded evaluation batch, eos included when reached; greedy unless
+    `sampling` is given."""
     ids, mask, lengths = batch["input_ids"], batch["attention_mask"], batch["lengths"]
     if is_prefix_tuning(model):
         return prefix_cached_greedy_decode(
-            model, ids, mask, lengths, max_new_tokens, eos_token_id, pad_token_id
+            model, ids, mask, lengths, max_new_tokens, eos_token_id, pad_token_id, sampling
         )
     if is_prompt_learning(model):
-        return forward_greedy_decode(model, ids, mask, lengths, max_new_tokens, eos_token_id, pad_token_id)
+        return forward_greedy_decode(
+            model, ids, mask, lengths, max_new_tokens, eos_token_id, pad_token_id, sampling
+        )
     left_ids, left_mask = _right_to_left_padding(ids, mask, lengths, pad_token_id)
+    how = {"do_sample": False}
+    if sampling is not None:
+        how = {"do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": 0}
     output = model.generate(
         input_ids=left_ids,
         attention_mask=left_mask,
         max_new_tokens=max_new_tokens,
-        do_sample=False,
         eos_token_id=eos_token_id,
         pad_token_id=pad_token_id,
+        **how,
     )
     rows = []
     for generated in output[:, left_ids.shape[1] :].tolist():

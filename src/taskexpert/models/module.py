@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 import torch
 
 from taskexpert.data.encoding import LabelTokens
-from taskexpert.models.decoding import greedy_generate
+from taskexpert.models.decoding import Sampling, greedy_generate
 from taskexpert.models.label_scoring import answer_only_loss, supports_answer_only_logits
 from taskexpert.models.label_sequences import score_task_labels
 from taskexpert.tasks.task import Task
@@ -35,10 +35,14 @@ class OptimizerSettings:
 
 @dataclass
 class EvalSettings:
-    mode: str = (
-        "label"  # label (scoring each label) | generate (generate, then read the answer: task.generate)
-    )
+    mode: str = "label"  # label (scoring) | generate (generate, then read the answer: task.generate)
     max_new_tokens: int = 32
+    sampling: dict | None = None  # generate mode: {enabled, temperature, top_p}; greedy unless enabled
+
+    def sampler(self) -> Sampling | None:
+        if not self.sampling or not self.sampling.get("enabled"):
+            return None
+        return Sampling(float(self.sampling["temperature"]), float(self.sampling["top_p"]))
 
 
 class QAModule(pl.LightningModule):
@@ -122,6 +126,7 @@ class QAModule(pl.LightningModule):
             settings.max_new_tokens,
             self.tokenizer.eos_token_id,
             self.tokenizer.pad_token_id,
+            settings.sampler(),
         )
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
         outputs = []
