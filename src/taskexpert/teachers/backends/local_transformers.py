@@ -1,8 +1,11 @@
 """Local transformers generation: batched, left-padded `model.generate` on any causal LM.
 
 The model loads on the first call that the cache cannot answer, so a fully cached re-run never loads it.
-Sampling uses transformers' own logits processors (temperature, top-p, repetition penalty). Each batch is
-seeded from its calls' keys inside a forked RNG, so results repeat for the same batch and the caller's
+Sampling uses transformers' logits processors for temperature and top-p, and for the repetition penalty
+either ours over generated content only (`repetition_penalty_scope: content`, teachers/penalty.py) or
+transformers' own (`all`). A call with a JSON schema is decoded under it: a grammar mask of
+`grammar_library` (teachers/grammar.py) for every row of the batch; calls are batched per schema. Each batch
+is seeded from its calls' keys inside a forked RNG, so results repeat for the same batch and the caller's
 random state is left alone; across interrupted runs the cache is what makes results repeat.
 """
 
@@ -16,11 +19,22 @@ from typing import Any
 
 from taskexpert.errors import ConfigError
 from taskexpert.teachers.backends.base import Backend, BackendCall, BackendResult
+from taskexpert.teachers.grammar import GRAMMAR_LIBRARIES, grammar_engine, new_grammar_processor
 from taskexpert.teachers.json_text import closes_json_object
+from taskexpert.teachers.penalty import PENALTY_SCOPES, new_content_processor
 from taskexpert.teachers.sampling import Sampling, transformers_generate_kwargs
 
 log = logging.getLogger(__name__)
 CHAT_TEMPLATE_CHOICES = ("auto", True, False)
+OUR_PARAMS = (
+    "seed",
+    "stop_after_json",
+    "content_repetition_penalty",
+    "json_schema",
+    "grammar_library",
+    "copy_ngram",
+    "copy_sources",
+)
 
 
 class TransformersBackend(Backend):
@@ -41,12 +55,24 @@ class TransformersBackend(Backend):
         trust_remote_code: bool = False,
         prefill: bool = True,
         cache_tag: str = "",
+        grammar_library: str = "llguidance",
+        repetition_penalty_scope: str = "content",
+        copy_ngram: int | None = 4,
     ) -> None:
         super().__init__(model=model, prefill=prefill, cache_tag=cache_tag)
         if use_chat_template not in CHAT_TEMPLATE_CHOICES:
             raise ConfigError(f"teacher.use_chat_template={use_chat_template!r}: use auto, true or false")
         if batch_size < 1:
             raise ConfigError(f"teacher.batch_size={batch_size} must be >= 1")
+        if grammar_library not in GRAMMAR_LIBRARIES:
+            raise ConfigError(
+                f"teacher.grammar_library={grammar_library!r}: use one of {', '.join(GRAMMAR_LIBRARIES)}"
+            )
+        if repetition_penalty_scope not in PENALTY_SCOPES:
+            raise ConfigError(
+                f"teacher.repetition_penalty_scope={repetition_penalty_scope!r}: "
+                f"use one of {', '.join(PENALTY_SCOPES)}"
+            )
         # the same keys as a `model` config, so prepared offline models (smollm2, tiny) resolve the same way
         self.model_source = {
             "name": model,
@@ -61,22 +87,47 @@ class TransformersBackend(Backend):
         self.batch_size = batch_size
         self.use_chat_template = use_chat_template
         self.stop_after_json = stop_after_json
+        if copy_ngram is not None and copy_ngram < 2:
+            raise ConfigError(f"teacher.copy_ngram={copy_ngram} must be >= 2 (or null: no copy ban)")
+        self.grammar_library = grammar_library
+        self.repetition_penalty_scope = repetition_penalty_scope
+        self.copy_ngram = copy_ngram
         self._model = None
         self._tokenizer = None
+        self._grammar = None
 
     def identity(self) -> dict[str, Any]:
-        """Where the weights come from is part of the identity: same name, other weights, other answers."""
+        """Where the weights come from and how the prompt is rendered are part of the identity: same
+        name, other weights or another prompt text, other answers."""
         where = {
             key: self.model_source[key]
             for key in ("path", "source", "tiny_architecture", "revision", "dtype")
         }
-        return {**super().identity(), **where}
+        return {**super().identity(), **where, "use_chat_template": self.use_chat_template}
 
     def call_params(self, sampling: Sampling, sample_index: int) -> dict[str, Any]:
-        params = transformers_generate_kwargs(sampling)
+        params = transformers_generate_kwargs(sampling, self.repetition_penalty_scope)
         params["seed"] = sampling.sample_seed(sample_index)
         params["stop_after_json"] = self.stop_after_json  # changes the text, so it is part of the key
         return params
+
+    def schema_support(self) -> bool:
+        return True
+
+    def copy_params(self, sources: tuple[str, ...]) -> dict[str, Any]:
+        if not (self.copy_ngram and sources):
+            return {}
+        return {"copy_ngram": self.copy_ngram, "copy_sources": list(sources)}
+
+    def schema_params(self, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"json_schema": schema, "grammar_library": self.grammar_library}
+
+    def structured_details(self) -> dict[str, Any]:
+        return {
+            "grammar_library": self.grammar_library,
+            "repetition_penalty_scope": self.repetition_penalty_scope,
+            "copy_ngram": self.copy_ngram,
+        }
 
     def _load(self) -> None:
         if self._model is not None:
@@ -135,23 +186,54 @@ class TransformersBackend(Backend):
                 batch = ordered[start : start + self.batch_size]
                 yield from self._generate_batch(batch, [prompts[call.key] for call in batch])
 
+    def grammar(self):
+        """The grammar engine for this tokenizer (built once; it caches compiled schemas)."""
+        if self._grammar is None:
+            self._load()
+            vocab_size = self._model.get_output_embeddings().weight.shape[0]
+            self._grammar = grammar_engine(self.grammar_library, self._tokenizer, vocab_size)
+        return self._grammar
+
+    def logits_processors(self, batch: list[BackendCall], prompt_length: int) -> list[Any]:
+        """Ours, in order: the content repetition penalty, then the grammar mask (transformers applies
+        custom processors before temperature and top-p, so sampling only ever sees allowed tokens)."""
+        params = batch[0].params  # one batch, one set of settings (see `run`)
+        processors = []
+        penalty = params.get("content_repetition_penalty")
+        copy_ngram = params.get("copy_ngram")
+        if penalty is not None or copy_ngram:
+            prefills = [call.prefill for call in batch]
+            sources = [list(call.params.get("copy_sources", [])) for call in batch]
+            processors.append(
+                new_content_processor(self._tokenizer, prefills, prompt_length, penalty, sources, copy_ngram)
+            )
+        if params.get("json_schema") is not None:
+            processors.append(new_grammar_processor(self.grammar(), params["json_schema"], len(batch)))
+        return processors
+
     def _generate_batch(self, batch: list[BackendCall], prompts: list[str]) -> Iterator[BackendResult]:
         import torch
+        from transformers import LogitsProcessorList
 
         tokenizer = self._tokenizer
         encoded = tokenizer(
             prompts, return_tensors="pt", padding=True, add_special_tokens=not self._uses_chat_template()
         ).to(self._model.device)
-        kwargs = {k: v for k, v in batch[0].params.items() if k not in ("seed", "stop_after_json")}
+        kwargs = {k: v for k, v in batch[0].params.items() if k not in OUR_PARAMS}
         prompt_length = encoded["input_ids"].shape[1]
         stopping = []
         if self.stop_after_json:
             stopping.append(_json_closed_criterion(tokenizer, prompt_length, [c.prefill for c in batch]))
+        processors = self.logits_processors(batch, prompt_length)
         started = time.perf_counter()
         with torch.random.fork_rng(devices=[]), torch.inference_mode():
             torch.manual_seed(_batch_seed(batch))
             output = self._model.generate(
-                **encoded, **kwargs, pad_token_id=tokenizer.pad_token_id, stopping_criteria=stopping
+                **encoded,
+                **kwargs,
+                pad_token_id=tokenizer.pad_token_id,
+                stopping_criteria=stopping,
+                logits_processor=LogitsProcessorList(processors),
             )
         seconds = (time.perf_counter() - started) / len(batch)
         for call, row in zip(batch, output[:, prompt_length:], strict=True):
@@ -160,10 +242,12 @@ class TransformersBackend(Backend):
     def close(self) -> None:
         self._model = None
         self._tokenizer = None
+        self._grammar = None
 
 
 def _settings_without_seed(call: BackendCall) -> str:
-    return repr(sorted((k, v) for k, v in call.params.items() if k != "seed"))
+    """What one generate call must share: every setting but the per-call seed and copy sources."""
+    return repr(sorted((k, v) for k, v in call.params.items() if k not in ("seed", "copy_sources")))
 
 
 def _batch_seed(batch: list[BackendCall]) -> int:
