@@ -68,9 +68,8 @@ class _LLGuidanceMatcher(RowMatcher):
         return bool(self._matcher.consume_token(token_id)) and not self._matcher.is_error()
 
     def fill_mask(self, bitmask: Any, row: int) -> None:
-        from llguidance.torch import fill_next_token_bitmask
-
-        fill_next_token_bitmask(self._matcher, bitmask, row)
+        words = bitmask[row]  # a contiguous int32 row of the CPU bitmask, written in place by llguidance
+        self._matcher.unsafe_compute_mask_ptr(words.data_ptr(), words.numel() * words.element_size())
 
     def finished(self) -> bool:
         return self._matcher.is_stopped() or self._matcher.is_error()

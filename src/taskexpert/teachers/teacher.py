@@ -43,7 +43,7 @@ class TeacherStats:
     failure_reasons: Counter = field(default_factory=Counter)  # final failures, by reason
     failures: list[dict[str, str]] = field(default_factory=list)  # the first MAX_LISTED_FAILURES
     constrained: int = 0  # answers (new or cached) decoded under their request's schema
-    schema_refusals: int = 0  # calls the server answered with a refusal of the schema
+    schema_refusals: int = 0  # calls sent with a schema that the server refused (later ones are held back)
     fallback: int = 0  # requests with a schema asked again (or from the start) without it, after a refusal
     structured: dict[str, Any] = field(default_factory=dict)  # how answers are constrained (Teacher fills it)
 
@@ -206,8 +206,8 @@ class Teacher:
                 indices = waiting.pop(result.key)
                 item = prepared[indices[0]]
                 self.stats.faults.update(result.faults)
-                if result.error == SCHEMA_REFUSED:
-                    self.stats.schema_refusals += 1
+                if result.error == SCHEMA_REFUSED:  # sent and refused, or held back after a refusal
+                    self.stats.schema_refusals += SCHEMA_REFUSED in result.faults
                     self._note_refusal(result.detail)
                     refused += indices
                     continue

@@ -166,8 +166,11 @@ class OpenAICompatibleBackend(Backend):
             self._stop.set()
             executor.shutdown(wait=False, cancel_futures=True)
 
-    def _refused(self, call: BackendCall) -> BackendResult:
-        return BackendResult(call.key, None, error=SCHEMA_REFUSED, detail=self._schema_refusal)
+    def _refused(self, call: BackendCall, faults: list[str] | None = None) -> BackendResult:
+        """The call given back for the Teacher to ask without its schema; `faults` says if it was sent."""
+        return BackendResult(
+            call.key, None, error=SCHEMA_REFUSED, detail=self._schema_refusal, faults=faults or []
+        )
 
     def _call_with_retries(self, client, call: BackendCall) -> BackendResult:
         import openai
@@ -200,7 +203,7 @@ class OpenAICompatibleBackend(Backend):
                 refusal = 400 <= error.status_code < 500 and error.status_code not in RETRYABLE_STATUS
                 if with_schema and refusal and SCHEMA_FIELDS.search(detail):
                     self._schema_support, self._schema_refusal = False, f"{reason}: {detail}"
-                    return self._refused(call)
+                    return self._refused(call, [*faults, SCHEMA_REFUSED])
                 if error.status_code not in RETRYABLE_STATUS:
                     faults.append(reason)
                     break
