@@ -10,7 +10,7 @@ import pytest
 from servers.augment_setup import compose_augment_config, data_overrides, quiet_overrides, write_seed_file
 from servers.fault_server import FaultServer
 
-from taskexpert.augment.answer_schema import answer_schema, schema_violation
+from taskexpert.augment.answer_schema import answer_schema, fit_lengths, schema_violation
 from taskexpert.augment.pipeline import augment
 from taskexpert.errors import ConfigError
 from taskexpert.teachers import TeacherRequest, build_teacher
@@ -41,6 +41,13 @@ def test_the_schema_follows_the_fields_the_labels_and_the_bounds():
     assert schema["additionalProperties"] is False
     # a field without bounds is any string (OpenAI's strict mode refuses length keywords)
     assert answer_schema(["context"])["properties"]["context"] == {"type": "string"}
+
+
+def test_bounds_shrink_to_fit_the_token_budget():
+    lengths = {"question": (15, 200), "context": (100, 900)}
+    assert fit_lengths(["question"], lengths, 128) == {"question": (15, 200)}  # fits: unchanged
+    assert fit_lengths(["question"], lengths, 48) == {"question": (15, 120)}  # (48 - 8) tokens x 3 characters
+    assert fit_lengths(["question", "context"], lengths, 20) == {"question": (15, 15), "context": (100, 100)}
 
 
 def test_schema_violations_are_named():

@@ -18,6 +18,27 @@ from typing import Any
 
 from taskexpert.records import LABELS
 
+# Fitting bounds to a token budget: a conservative count of characters per generated token (English runs at
+# about 4 with the tokenizers we use) and the tokens of structure each field costs (`"name": "`, `", `).
+CHARS_PER_TOKEN = 3.0
+STRUCTURE_TOKENS_PER_FIELD = 6
+
+
+def fit_lengths(
+    fields: Sequence[str], lengths: Mapping[str, Sequence[int]], max_new_tokens: int | None
+) -> dict[str, tuple[int, int]]:
+    """`lengths` of `fields`, maxima scaled down (never below their minima) when together they could not
+    be written within `max_new_tokens`: a constrained answer cut at the token limit is not JSON."""
+    bounded = {name: (int(lengths[name][0]), int(lengths[name][1])) for name in fields if name in lengths}
+    if not max_new_tokens or not bounded:
+        return bounded
+    budget = (max_new_tokens - STRUCTURE_TOKENS_PER_FIELD * len(fields) - 2) * CHARS_PER_TOKEN
+    total = sum(high for _, high in bounded.values())
+    if total <= budget:
+        return bounded
+    scale = max(budget, 0) / total
+    return {name: (low, max(low, int(high * scale))) for name, (low, high) in bounded.items()}
+
 
 def answer_schema(
     fields: Sequence[str],

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from taskexpert.augment.answer_schema import answer_schema, schema_violation
+from taskexpert.augment.answer_schema import answer_schema, fit_lengths, schema_violation
 from taskexpert.augment.filters import Dropped, RecordFilter, apply_filters
 from taskexpert.augment.jobs import GenerationJob, build_or_reject
 from taskexpert.augment.parsing import Rejection, parse_fields
@@ -93,7 +93,7 @@ def generate_records(
 ) -> GenerationResult:
     """Ask the teacher for every job, turn answers into records, run the filters, count everything."""
     started = time.perf_counter()
-    requests = [with_answer_schema(job, teacher.field_lengths) for job in jobs]
+    requests = [with_answer_schema(job, teacher) for job in jobs]
     responses = teacher.generate(requests, on_response=on_response)
     result = GenerationResult(records=[], requested=len(jobs), teacher_seconds=time.perf_counter() - started)
     candidates: list[QARecord] = []
@@ -131,8 +131,11 @@ def generate_records(
     return result
 
 
-def with_answer_schema(job: GenerationJob, lengths: dict[str, tuple[int, int]]):
-    """The job's request carrying the schema of its answer (and the texts it must not copy)."""
+def with_answer_schema(job: GenerationJob, teacher: Teacher):
+    """The job's request carrying the schema of its answer (and the texts it must not copy); the teacher's
+    length bounds are fitted to the job's token budget."""
+    max_new_tokens = dict(job.request.sampling).get("max_new_tokens", teacher.sampling.max_new_tokens)
+    lengths = fit_lengths(job.fields, teacher.field_lengths, max_new_tokens)
     schema = answer_schema(job.fields, job.labels, lengths)
     return dataclasses.replace(job.request, schema=schema, avoid_copying=job.copy_sources)
 

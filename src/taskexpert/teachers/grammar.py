@@ -13,6 +13,7 @@ a row whose every logit is -inf would make sampling fail.
 from __future__ import annotations
 
 import json
+import time
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -183,9 +184,17 @@ def new_grammar_processor(engine: GrammarEngine, schema: dict[str, Any], batch_s
             self.matchers = [engine.matcher(schema) for _ in range(batch_size)]
             self.rejected = [False] * batch_size  # a row whose sampled token the grammar refused
             self.steps = 0
+            self.seconds = 0.0  # time spent here: advancing the matchers, computing and applying masks
             self.words = (engine.vocab_size + 31) // 32
 
         def __call__(self, input_ids, scores):
+            started = time.perf_counter()
+            try:
+                return self._mask(input_ids, scores)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        def _mask(self, input_ids, scores):
             if self.steps:
                 for row, matcher in enumerate(self.matchers):
                     if not matcher.finished() and not matcher.accept(int(input_ids[row, -1])):
