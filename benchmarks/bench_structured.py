@@ -8,7 +8,8 @@ Each run is `augment.py` in process (the real pipeline: prompts, teacher, parsin
 with `teacher=smollm2` and a fresh teacher cache, so every answer is generated; run k uses `seed=k`. The two
 arms differ only in `teacher.structured` (auto = grammar-constrained, off = prompt and parse); both use the
 repetition penalty 2.0 over generated content and the rewrite copy ban. Rebase retrieves from the bundled
-corpus (`retrieval.select.k`). `--library-runs` adds constrained rewrite runs with each grammar library.
+corpus (`retrieval.select.k`). `--library-runs` adds constrained rewrite runs with each grammar library, and a replay of one fixed
+answer through each library's matcher on SmolLM2's tokenizer (schema compile time, mask time per token).
 The machine's load average is recorded beside the figures: the CPU is shared. `--write` puts the tables into
 BENCHMARKS.md (our section only).
 """
@@ -75,6 +76,68 @@ def one_run(work: Path, name: str, overrides: list[str]) -> dict:
     }
 
 
+REPLAYED_ANSWER = {
+    "question": "Does early mobilisation reduce delirium after hip surgery in older adults?",
+    "context": "We randomised 120 patients aged over 70 to walking on the first day after surgery or to usual "
+    "care. Delirium was assessed twice daily by nurses who did not know the allocation.",
+    "long_answer": "Early mobilisation lowered the rate of delirium.",
+    "label": "yes",
+}
+
+
+def replay_libraries(repeats: int = 3) -> dict:
+    """Each library's engine on SmolLM2's tokenizer: build time, schema compile time (the `new` schema with the
+    smollm2 bounds), and mask time per token while replaying one fixed answer token by token."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from taskexpert.augment.answer_schema import answer_schema
+    from taskexpert.models.loading import load_model_and_tokenizer
+    from taskexpert.teachers.grammar import grammar_engine
+
+    teacher = compose_augment_config(["teacher=smollm2"]).teacher
+    model_cfg = {
+        key: teacher.get(key) for key in ("path", "source", "tiny_architecture", "revision", "dtype")
+    }
+    model, tokenizer = load_model_and_tokenizer(
+        OmegaConf.create({"name": "smollm2", **model_cfg, "trust_remote_code": False})
+    )
+    vocab = model.get_output_embeddings().weight.shape[0]
+    fields = ["question", "context", "long_answer", "label"]
+    schema = answer_schema(fields, lengths={k: tuple(v) for k, v in teacher.field_lengths.items()})
+    text = json.dumps(REPLAYED_ANSWER, ensure_ascii=False)
+    tokens = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    results = {}
+    for library in ("llguidance", "xgrammar"):
+        started = time.perf_counter()
+        try:
+            engine = grammar_engine(library, tokenizer, vocab)
+        except Exception as error:  # not installed: say so in the table
+            results[library] = {"error": str(error)[:120]}
+            continue
+        built = time.perf_counter() - started
+        compile_seconds, mask_seconds = [], []
+        for _ in range(repeats):
+            engine._compiled.clear()  # compile again each time
+            started = time.perf_counter()
+            matcher = engine.matcher(schema)
+            compile_seconds.append(time.perf_counter() - started)
+            bitmask = torch.full((1, (vocab + 31) // 32), -1, dtype=torch.int32)
+            started = time.perf_counter()
+            for token in tokens:
+                matcher.fill_mask(bitmask, 0)
+                assert (int(bitmask[0, token // 32]) >> (token % 32)) & 1, f"{library} refused a valid token"
+                assert matcher.accept(token)
+            mask_seconds.append((time.perf_counter() - started) / len(tokens))
+        results[library] = {
+            "engine_seconds": round(built, 2),
+            "compile_seconds": spread(compile_seconds, 3),
+            "mask_ms_per_token": spread([1000 * value for value in mask_seconds], 3),
+            "tokens": len(tokens),
+        }
+    return results
+
+
 def spread(values: list[float], digits: int = 1) -> str:
     """Median [min–max]."""
     return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f}–{max(values):.{digits}f}]"
@@ -105,7 +168,7 @@ def summary(runs: list[dict]) -> dict:
     }
 
 
-def tables(results: dict, library: dict) -> str:
+def tables(results: dict, library: dict, replay: dict) -> str:
     lines = [
         "| method | arm | requests (runs × size) | kept per 100 requests | teacher items/s | rejected (all runs) | load average |",
         "|---|---|---|---|---|---|---|",
@@ -128,6 +191,23 @@ def tables(results: dict, library: dict) -> str:
     for method, arms in results.items():
         row = summary(arms["constrained"])
         lines.append(f"| {method} | {row['grammar_ms_per_token']} | {row['grammar_share']} |")
+    if replay:
+        lines += [
+            "",
+            "The two libraries replaying one fixed `new` answer token by token on SmolLM2's tokenizer (49,152 "
+            f"tokens; {next(iter(replay.values())).get('tokens', '?')} tokens; the schema with the smollm2 length "
+            "bounds, compiled afresh each of 3 times):",
+            "",
+            "| library | engine for the tokenizer, s | schema compile, s | mask + advance, ms per token |",
+            "|---|---|---|---|",
+        ]
+        for name, row in replay.items():
+            if "error" in row:
+                lines.append(f"| {name} | not installed: {row['error']} | | |")
+            else:
+                lines.append(
+                    f"| {name} | {row['engine_seconds']} | {row['compile_seconds']} | {row['mask_ms_per_token']} |"
+                )
     if library:
         lines += [
             "",
@@ -191,7 +271,12 @@ def main() -> int:
                 for seed in range(1, arguments.library_runs + 1)
             ]
             print(json.dumps({"library": {name: library[name]}}), flush=True)
-    report = tables(results, library)
+    try:
+        replay = replay_libraries() if arguments.library_runs else {}
+    except Exception as error:  # the runs above are worth more than this table: report and go on
+        replay = {"replay": {"error": f"{type(error).__name__}: {error}"[:200]}}
+    print(json.dumps({"replay": replay}), flush=True)
+    report = tables(results, library, replay)
     print(report)
     if arguments.write:
         update_sections(
