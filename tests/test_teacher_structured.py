@@ -50,6 +50,23 @@ def test_bounds_shrink_to_fit_the_token_budget():
     assert fit_lengths(["question", "context"], lengths, 20) == {"question": (15, 15), "context": (100, 100)}
 
 
+def test_jobs_name_the_texts_their_answers_must_not_copy(tmp_path):
+    from servers.augment_setup import seed_records
+
+    from taskexpert.augment.jobs import new_jobs, rewrite_jobs
+    from taskexpert.augment.prompts import PromptTemplate
+
+    seeds = seed_records(6)
+    conf = __import__("conftest").CONF_DIR
+    rewrite = rewrite_jobs(
+        seeds[:2], PromptTemplate.load(conf / "prompts" / "rewrite.txt"), ["question", "context"]
+    )
+    assert rewrite[0].copy_sources == (seeds[0].question, seeds[0].context)
+    new = new_jobs(seeds[:1], seeds, PromptTemplate.load(conf / "prompts" / "new.txt"), examples_per_prompt=3)
+    shown = [record.question for record in seeds if record.id in new[0].meta["example_ids"]]
+    assert sorted(new[0].copy_sources) == sorted(shown) and len(shown) == 3
+
+
 def test_schema_violations_are_named():
     schema = answer_schema(["question", "label"], lengths={"question": (5, 30)})
     assert schema_violation('{"question": "Is it safe?", "label": "yes"}', schema) is None

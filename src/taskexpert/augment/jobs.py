@@ -150,7 +150,15 @@ def new_jobs(
             meta = {"example_ids": [record.id for record in shown], "requested_label": parent.label}
             jobs.append(
                 GenerationJob(
-                    request, f"{parent.id}-new-{sample}", "new", parent, fields, False, template.hash, meta
+                    request,
+                    f"{parent.id}-new-{sample}",
+                    "new",
+                    parent,
+                    fields,
+                    False,
+                    template.hash,
+                    meta,
+                    copy_sources=tuple(record.question for record in shown),  # a new study, not a copy
                 )
             )
     return jobs
