@@ -19,7 +19,7 @@ from typing import Any
 from taskexpert.augment.parsing import GENERATED_FIELDS
 from taskexpert.augment.prompts import PromptTemplate
 from taskexpert.errors import ConfigError, DataError
-from taskexpert.records import QARecord, validate_record
+from taskexpert.records import LABELS, QARecord, validate_record
 from taskexpert.teachers.types import TeacherRequest
 
 REWRITABLE_FIELDS = ("question", "context", "long_answer")
@@ -36,6 +36,8 @@ class GenerationJob:
     inherit: bool  # start from the parent's fields (rewrite) or from nothing (new)
     prompt_hash: str
     meta: dict[str, Any] = field(default_factory=dict, hash=False)
+    labels: tuple[str, ...] = LABELS  # the labels an answer's `label` may take (its schema's enum)
+    copy_sources: tuple[str, ...] = ()  # texts the answer must reword, not copy (a rewrite's originals)
 
     def to_record(self, values: dict[str, str], teacher: str) -> QARecord:
         """The record built from parsed answer `values`; raises DataError if it is not a valid record."""
@@ -91,9 +93,17 @@ def rewrite_jobs(
         messages = template.render(values)
         for sample in range(n_per_seed):
             request = TeacherRequest.chat(messages, sample_index=sample, **(sampling or {}))
+            originals = tuple(getattr(seed, name) for name in fields)
             jobs.append(
                 GenerationJob(
-                    request, f"{seed.id}-rewrite-{sample}", "rewrite", seed, fields, True, template.hash
+                    request,
+                    f"{seed.id}-rewrite-{sample}",
+                    "rewrite",
+                    seed,
+                    fields,
+                    True,
+                    template.hash,
+                    copy_sources=originals,
                 )
             )
     return jobs
@@ -140,7 +150,15 @@ def new_jobs(
             meta = {"example_ids": [record.id for record in shown], "requested_label": parent.label}
             jobs.append(
                 GenerationJob(
-                    request, f"{parent.id}-new-{sample}", "new", parent, fields, False, template.hash, meta
+                    request,
+                    f"{parent.id}-new-{sample}",
+                    "new",
+                    parent,
+                    fields,
+                    False,
+                    template.hash,
+                    meta,
+                    copy_sources=tuple(record.question for record in shown),  # a new study, not a copy
                 )
             )
     return jobs

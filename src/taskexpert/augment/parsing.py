@@ -26,9 +26,12 @@ def normalize_label(value: str) -> str:
     return value.strip().strip(".!\"'").strip().lower()
 
 
-def parse_fields(text: str, fields: Sequence[str]) -> dict[str, str] | Rejection:
+def parse_fields(
+    text: str, fields: Sequence[str], labels: Sequence[str] = LABELS
+) -> dict[str, str] | Rejection:
     """The requested `fields` of the first JSON object in `text`, each a non-empty string; the label must be
-    one of yes/no/maybe. Keys the teacher added beyond `fields` are ignored."""
+    one of `labels`. Keys the teacher added beyond `fields` are ignored. Constrained answers go through the
+    same checks: a schema keeps the answer well formed, this keeps the records valid whatever the backend."""
     payload = first_json_object(text)
     if payload is None:
         reason = "invalid_json" if "{" in text else "no_json_object"
@@ -45,7 +48,7 @@ def parse_fields(text: str, fields: Sequence[str]) -> dict[str, str] | Rejection
             return Rejection(f"empty_field:{name}")
         if name == "label":
             value = normalize_label(value)
-            if value not in LABELS:
-                return Rejection("invalid_label", f"{payload[name]!r} is not one of {', '.join(LABELS)}")
+            if value not in labels:
+                return Rejection("invalid_label", f"{payload[name]!r} is not one of {', '.join(labels)}")
         values[name] = value
     return values
