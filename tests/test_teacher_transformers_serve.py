@@ -67,3 +67,18 @@ def test_a_field_the_server_refuses_is_reported_not_dropped(served_tiny_model, t
     assert stats["failed"] == 4 and stats["kept"] == 0
     assert {failure["reason"] for failure in stats["failures"]} == {"teacher_failed:http_422"}
     assert "repetition_penalty" in stats["failures"][0]["detail"]
+
+
+def test_the_schema_is_sent_and_a_server_that_ignores_it_shows_in_the_stats(served_tiny_model, tmp_path):
+    # transformers serve takes `response_format` (a known OpenAI field), logs that it ignores it and answers
+    # unconstrained: nothing to fall back from, so the stats must show the answers breaking their schema
+    overrides = [
+        *serve_overrides(served_tiny_model, tmp_path, "map_to_frequency_penalty"),
+        "teacher.cache_tag=s",
+    ]
+    stats = augment(compose_augment_config(overrides, tmp_path / "run"))
+    assert stats["failed"] == 0 and stats["constrained"] == 4
+    assert stats["teacher_totals"]["structured"]["backend_support"] is True
+    assert sum(stats["schema_violations"].values()) == 4  # 8 random tokens are never a conforming object
+    server_log = served_tiny_model.log_path.read_text()
+    assert "Ignoring unsupported fields" in server_log and "response_format" in server_log

@@ -7,6 +7,10 @@ ok, http_500, http_503, http_429 (Retry-After: 1), http_400, hang (sleeps past t
 answers), not_json (200 with an HTML body), missing_choices (200 JSON without choices), missing_fields
 (200 with an answer whose JSON lacks the label), always_500 (every attempt). The server counts every
 request, stops itself after `lifetime` seconds, and is bounded to `max_requests` answers.
+
+`response_format` says what it does with a request's `response_format` (a JSON schema): `ignore` (the
+default; like `transformers serve`, which logs and ignores it), `accept` (the answer follows the schema, as
+a server with constrained decoding would give), `refuse` (400 naming the field, like a server without it).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 DEFAULT_LIFETIME = 300.0
+RESPONSE_FORMAT_MODES = ("ignore", "accept", "refuse")
 
 
 def deterministic_answer(body: dict[str, Any]) -> str:
@@ -59,7 +64,11 @@ class FaultServer:
         hang_seconds: float = 3.0,
         lifetime: float = DEFAULT_LIFETIME,
         max_requests: int = 100_000,
+        response_format: str = "ignore",
     ) -> None:
+        if response_format not in RESPONSE_FORMAT_MODES:
+            raise ValueError(f"response_format={response_format!r}: use one of {RESPONSE_FORMAT_MODES}")
+        self.response_format = response_format
         self.plan = {marker: list(actions) for marker, actions in (plan or {}).items()}
         self.answer = answer
         self.delay = delay
@@ -141,6 +150,8 @@ class FaultServer:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 action = server._next_action(body)
+                if "response_format" in body and server.response_format == "refuse":
+                    action = "refuse_response_format"
                 with server._lock:
                     if len(server.requests) >= server.max_requests:
                         action = "http_503"
@@ -159,7 +170,16 @@ class FaultServer:
 
             def _answer(self, action: str, body: dict[str, Any]) -> None:
                 error = json.dumps({"error": {"message": f"injected {action}", "type": "test"}}).encode()
-                if action in ("http_500", "http_503", "http_400"):
+                if action == "refuse_response_format":
+                    refusal = {
+                        "error": {
+                            "message": "response_format is not supported by this server",
+                            "type": "invalid_request_error",
+                            "param": "response_format",
+                        }
+                    }
+                    self._send(400, json.dumps(refusal).encode(), "application/json")
+                elif action in ("http_500", "http_503", "http_400"):
                     self._send(int(action[-3:]), error, "application/json")
                 elif action == "http_429":
                     self._send(429, error, "application/json", {"Retry-After": "1"})
@@ -171,11 +191,33 @@ class FaultServer:
                     if action == "hang":
                         time.sleep(server.hang_seconds)
                     text = server.answer(body)
+                    if "response_format" in body and server.response_format == "accept":
+                        text = answer_following_schema(text, body["response_format"])
                     if action == "missing_fields":
                         text = json.dumps({"question": "Is something unlabelled?"})
                     self._send(200, json.dumps(_completion(body, text)).encode(), "application/json")
 
         return Handler
+
+
+def answer_following_schema(text: str, response_format: dict[str, Any]) -> str:
+    """`text` made to follow the request's JSON schema, as constrained decoding would: the schema's keys in
+    order, values taken from `text`'s JSON where they fit, enums and length bounds kept."""
+    try:
+        given = json.loads(text)
+    except json.JSONDecodeError:
+        given = {}
+    schema = response_format["json_schema"]["schema"]
+    answer = {}
+    for name, rule in schema["properties"].items():
+        value = given.get(name) if isinstance(given, dict) else None
+        if "enum" in rule:
+            answer[name] = value if value in rule["enum"] else rule["enum"][0]
+            continue
+        value = value if isinstance(value, str) and value else f"A constrained {name}"
+        value = value.ljust(rule.get("minLength", 0), ".")
+        answer[name] = value[: rule.get("maxLength", len(value))]
+    return json.dumps(answer)
 
 
 def _user_text(body: dict[str, Any]) -> str:
@@ -199,7 +241,10 @@ if __name__ == "__main__":  # a standalone server for the benchmark or manual ru
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--lifetime", type=float, default=DEFAULT_LIFETIME)
+    parser.add_argument("--response-format", choices=RESPONSE_FORMAT_MODES, default="ignore")
     arguments = parser.parse_args()
-    with FaultServer(delay=arguments.delay, lifetime=arguments.lifetime) as fault_server:
+    with FaultServer(
+        delay=arguments.delay, lifetime=arguments.lifetime, response_format=arguments.response_format
+    ) as fault_server:
         print(fault_server.base_url, flush=True)
         time.sleep(arguments.lifetime)

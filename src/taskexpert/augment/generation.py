@@ -3,16 +3,23 @@
 This is the reusable core of every augmentation method: Dr. LLaMA's rewrite/new here, LLM2LLM and ReBase
 build their own jobs and call `generate_records`. Records are processed in job order (not arrival order),
 so the result depends only on the teacher's answers, which the cache keeps.
+
+Every job's request carries the JSON schema of its answer (its fields, its labels, the teacher's length
+bounds); the teacher decodes under it where its backend can (`teacher.structured`). The parse and reject
+path below is the same for every answer; the stats count the constrained ones and those that broke their
+schema all the same.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from taskexpert.augment.answer_schema import answer_schema, fit_lengths, schema_violation
 from taskexpert.augment.filters import Dropped, RecordFilter, apply_filters
 from taskexpert.augment.jobs import GenerationJob, build_or_reject
 from taskexpert.augment.parsing import Rejection, parse_fields
@@ -53,6 +60,8 @@ class GenerationResult:
     faults: Counter = field(default_factory=Counter)  # transient faults retried on the way, by kind
     teacher_seconds: float = 0.0
     rejected_items: list[RejectedItem] = field(default_factory=list)
+    constrained: int = 0  # answers decoded under their JSON schema
+    schema_violations: Counter = field(default_factory=Counter)  # constrained answers that broke it, by kind
 
     def stats(self) -> dict[str, Any]:
         answered = self.requested - self.failed
@@ -68,6 +77,9 @@ class GenerationResult:
             "kept_by_source": dict(sorted(Counter(r.source for r in self.records).items())),
             "kept_by_label": dict(sorted(Counter(r.target for r in self.records).items())),
             "teacher_faults": dict(sorted(self.faults.items())),
+            "constrained": self.constrained,
+            "unconstrained": answered - self.constrained,
+            "schema_violations": dict(sorted(self.schema_violations.items())),
             "teacher_seconds": round(self.teacher_seconds, 3),
             "items_per_second": round(answered / self.teacher_seconds, 3) if self.teacher_seconds else None,
         }
@@ -81,10 +93,11 @@ def generate_records(
 ) -> GenerationResult:
     """Ask the teacher for every job, turn answers into records, run the filters, count everything."""
     started = time.perf_counter()
-    responses = teacher.generate([job.request for job in jobs], on_response=on_response)
+    requests = [with_answer_schema(job, teacher) for job in jobs]
+    responses = teacher.generate(requests, on_response=on_response)
     result = GenerationResult(records=[], requested=len(jobs), teacher_seconds=time.perf_counter() - started)
     candidates: list[Record] = []
-    for job, response in zip(jobs, responses, strict=True):
+    for job, request, response in zip(jobs, requests, responses, strict=True):
         result.faults.update(response.faults)
         if not response.ok:
             result.failed += 1
@@ -98,6 +111,11 @@ def generate_records(
             result.cache_hits += 1
         else:
             result.generated += 1
+        if response.constrained:
+            result.constrained += 1
+            violation = schema_violation(response.text or "", request.schema or {})
+            if violation:
+                result.schema_violations[violation] += 1
         record = _to_record(job, response.text or "", teacher.name)
         if isinstance(record, Rejection):
             result.rejected[record.reason] += 1
@@ -111,6 +129,15 @@ def generate_records(
     _count_dropped(result, dropped)
     result.records = kept
     return result
+
+
+def with_answer_schema(job: GenerationJob, teacher: Teacher):
+    """The job's request carrying the schema of its answer (and the texts it must not copy); the teacher's
+    length bounds are fitted to the job's token budget."""
+    max_new_tokens = dict(job.request.sampling).get("max_new_tokens", teacher.sampling.max_new_tokens)
+    lengths = fit_lengths(job.fields, teacher.field_lengths, max_new_tokens)
+    schema = answer_schema(job.fields, job.labels, lengths)
+    return dataclasses.replace(job.request, schema=schema, avoid_copying=job.copy_sources)
 
 
 def _to_record(job: GenerationJob, text: str, teacher_name: str) -> Record | Rejection:

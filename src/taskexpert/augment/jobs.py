@@ -36,7 +36,10 @@ class GenerationJob:
     inherit: bool  # start from the parent's fields (rewrite) or from nothing (new)
     prompt_hash: str
     meta: dict[str, Any] = field(default_factory=dict, hash=False)
-    labels: tuple[str, ...] = ()  # the task's labels: an answer's `label` must be one of them
+    labels: tuple[
+        str, ...
+    ] = ()  # the task's labels: an answer's `label` must be one of them (its schema's enum)
+    copy_sources: tuple[str, ...] = ()  # texts the answer must reword, not copy (a rewrite's originals)
 
     def to_record(self, values: dict[str, str], teacher: str) -> Record:
         """The record built from parsed answer `values` (input fields by name; `label`, `long_answer` and
@@ -108,9 +111,17 @@ def rewrite_jobs(
         messages = template.render(values)
         for sample in range(n_per_seed):
             request = TeacherRequest.chat(messages, sample_index=sample, **(sampling or {}))
+            originals = tuple(seed.text(name) for name in fields)
             jobs.append(
                 GenerationJob(
-                    request, f"{seed.id}-rewrite-{sample}", "rewrite", seed, fields, True, template.hash
+                    request,
+                    f"{seed.id}-rewrite-{sample}",
+                    "rewrite",
+                    seed,
+                    fields,
+                    True,
+                    template.hash,
+                    copy_sources=originals,
                 )
             )
     return jobs
@@ -163,6 +174,9 @@ def new_jobs(
                     template.hash,
                     meta,
                     tuple(labels),
+                    copy_sources=tuple(
+                        record.text("question") for record in shown
+                    ),  # a new study, not a copy
                 )
             )
     return jobs

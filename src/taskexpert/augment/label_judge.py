@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from taskexpert.augment.answer_schema import answer_schema
 from taskexpert.augment.filters import Dropped
 from taskexpert.augment.parsing import normalize_label
 from taskexpert.augment.prompts import PromptTemplate
@@ -54,9 +55,11 @@ class TeacherJudge:
         self.name = f"teacher:{teacher.name}"
 
     def predict(self, records: Sequence[Record]) -> list[str | None]:
+        schema = answer_schema(("label",), self.labels)  # constrained, the judge can only name a label
         requests = [
             TeacherRequest.chat(
                 self.template.render({"question": r.text("question"), "context": r.text("context")}),
+                schema=schema,
                 temperature=0.0,  # a judge answers, it does not sample
                 repetition_penalty=1.0,
                 max_new_tokens=self.max_new_tokens,

@@ -29,7 +29,8 @@ def normalize_label(value: str, labels: Sequence[str] = ()) -> str:
 
 def parse_fields(text: str, fields: Sequence[str], labels: Sequence[str] = ()) -> dict[str, str] | Rejection:
     """The requested `fields` of the first JSON object in `text`, each a non-empty string; a `label` must be one
-    of `labels` (the task's). Keys the teacher added beyond `fields` are ignored."""
+    of `labels` (the task's). Keys the teacher added beyond `fields` are ignored. Constrained answers go through
+    the same checks: a schema keeps the answer well formed, this keeps the records valid whatever the backend."""
     payload = first_json_object(text)
     if payload is None:
         reason = "invalid_json" if "{" in text else "no_json_object"

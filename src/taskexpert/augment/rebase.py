@@ -159,13 +159,17 @@ def rebase_jobs(
             {"instruction": instruction, "examples": examples, "passage": retrieved.text, "fields": keys}
         )
         meta = {**provenance_meta(retrieved, backend), "example_ids": example_ids}
+        # the record asks about the passage: it may quote the passage, not the examples' questions
+        shown_questions = tuple(seed.text("question") for seed in seeds if seed.id in example_ids)
         for sample in range(n_per_passage):
             request = TeacherRequest.chat(messages, sample_index=sample, **(sampling or {}))
             record_id = f"{parent.id}-{SOURCE}-{sample}"
-            job = GenerationJob(
-                request, record_id, SOURCE, parent, fields, True, template.hash, meta, tuple(labels)
-            )
-            jobs.append(job)
+            jobs.append(
+                GenerationJob(
+                    request, record_id, SOURCE, parent, fields, True, template.hash, meta, tuple(labels),
+                    copy_sources=shown_questions,
+                )
+            )  # fmt: skip
     return jobs
 
 

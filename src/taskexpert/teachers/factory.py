@@ -1,4 +1,8 @@
-"""Build a Teacher from the config: the backend named by `teacher._target_`, the cache, the sampling."""
+"""Build a Teacher from the config: the backend named by `teacher._target_`, the cache, the sampling.
+
+`teacher.structured` and `teacher.field_lengths` are the Teacher's (how answers are constrained), not the
+backend's: they are taken out before the backend class is instantiated with the other keys.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from taskexpert.teachers.cache import ResponseCache
 from taskexpert.teachers.sampling import Sampling
 from taskexpert.teachers.teacher import Teacher
 
+TEACHER_KEYS = ("structured", "field_lengths")  # keys of conf/teacher read by the Teacher, not the backend
+
 
 def build_backend(teacher_cfg: Any) -> Backend:
     """Instantiate the backend class named by `_target_` with the other keys of the teacher config."""
@@ -19,18 +25,58 @@ def build_backend(teacher_cfg: Any) -> Backend:
 
     if teacher_cfg is None or "_target_" not in teacher_cfg:
         raise ConfigError("the teacher config needs a `_target_` backend class: pick one with teacher=...")
+    backend_cfg = _without_teacher_keys(teacher_cfg)
     try:
-        backend = instantiate(teacher_cfg, _convert_="all")
+        backend = instantiate(backend_cfg, _convert_="all")
     except InstantiationException as error:
         cause = error.__cause__
         if isinstance(cause, ConfigError):
             raise cause from None
         raise ConfigError(f"cannot build teacher {teacher_cfg.get('_target_')}: {cause or error}") from None
     if not isinstance(backend, Backend):
-        raise ConfigError(f"teacher._target_={teacher_cfg._target_} is not a teacher backend")
+        raise ConfigError(f"teacher._target_={teacher_cfg['_target_']} is not a teacher backend")
     return backend
 
 
 def build_teacher(teacher_cfg: Any, sampling_cfg: Any, cache_path: str | Path) -> Teacher:
     """A ready Teacher; models load lazily on the first call the cache cannot answer."""
-    return Teacher(build_backend(teacher_cfg), ResponseCache(cache_path), Sampling.from_config(sampling_cfg))
+    settings = _plain(teacher_cfg)
+    lengths = settings.get("field_lengths") or {}
+    return Teacher(
+        build_backend(teacher_cfg),
+        ResponseCache(cache_path),
+        Sampling.from_config(sampling_cfg),
+        structured=str(settings.get("structured", "auto")),
+        field_lengths=check_field_lengths(lengths),
+    )
+
+
+def check_field_lengths(lengths: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """`{field: [min, max]}` characters, checked: 0 <= min <= max."""
+    checked = {}
+    for name, bounds in lengths.items():
+        if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+            raise ConfigError(f"teacher.field_lengths.{name}={bounds!r} must be [min, max] characters")
+        low, high = (int(value) for value in bounds)
+        if not 0 <= low <= high:
+            raise ConfigError(f"teacher.field_lengths.{name}={bounds!r}: need 0 <= min <= max")
+        checked[name] = (low, high)
+    return checked
+
+
+def _without_teacher_keys(node: Any) -> dict[str, Any]:
+    return {key: value for key, value in _plain(node).items() if key not in TEACHER_KEYS}
+
+
+def _plain(node: Any) -> dict[str, Any]:
+    """The teacher config as a plain dict, resolved; a required key left at ??? is a ConfigError."""
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import MissingMandatoryValue
+
+    if not isinstance(node, DictConfig):
+        return dict(node)
+    try:
+        return OmegaConf.to_container(node, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
+    except MissingMandatoryValue as error:
+        key = error.full_key or "a key"
+        raise ConfigError(f"{key} is required by this teacher: set it, e.g. {key}=...") from None

@@ -11,7 +11,10 @@ OpenAI-compatible server is therefore an explicit choice, `repetition_penalty_mo
   subtracts f x (count of the token so far) from its logit. Values outside OpenAI's [-2, 2] are refused.
 - `extra_body`: send `repetition_penalty` as an extra body field (vLLM's server, llama.cpp accept it).
 - `error`: refuse to run with a repetition penalty other than 1.0.
-Local transformers and offline vLLM take the penalty natively. Nothing is ever dropped silently.
+Offline vLLM takes the penalty natively (over prompt and output tokens). Local transformers teachers apply
+it with `repetition_penalty_scope`: `content` (ours, teachers/penalty.py: only tokens the teacher wrote
+inside JSON string values) or `all` (transformers' own: the prompt and every generated token). Nothing is
+ever dropped silently.
 """
 
 from __future__ import annotations
@@ -64,15 +67,19 @@ class Sampling:
         return None if self.seed is None else self.seed + sample_index
 
 
-def transformers_generate_kwargs(sampling: Sampling) -> dict[str, Any]:
-    """`model.generate` arguments: the temperature, top-p and repetition-penalty logits processors."""
+def transformers_generate_kwargs(sampling: Sampling, penalty_scope: str = "all") -> dict[str, Any]:
+    """`model.generate` arguments: the temperature, top-p and repetition-penalty logits processors.
+
+    With `penalty_scope="content"` the penalty is ours (`content_repetition_penalty`, a processor the
+    backend adds), not transformers' `repetition_penalty`, which also counts the prompt."""
     kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_new_tokens}
     if sampling.temperature > 0:
         kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
     else:
         kwargs["do_sample"] = False  # temperature 0 = greedy decoding
     if sampling.repetition_penalty != 1.0:
-        kwargs["repetition_penalty"] = sampling.repetition_penalty
+        name = "content_repetition_penalty" if penalty_scope == "content" else "repetition_penalty"
+        kwargs[name] = sampling.repetition_penalty
     return kwargs
 
 

@@ -1,4 +1,13 @@
-"""The Teacher: a backend behind the cache. The only way augmentation code reaches a teacher model."""
+"""The Teacher: a backend behind the cache. The only way augmentation code reaches a teacher model.
+
+Structured output (`structured`): a request may carry the JSON schema of its answer. With `auto` the
+Teacher asks the backend to constrain decoding to it wherever the backend can (local grammar, vLLM's
+structured outputs, `response_format` on servers); a server that refuses the schema is detected once, and
+the refused requests and every later one are asked again the old way, prompt and parse (with the prompt's
+prefill where the backend continues one). The fallback is counted and described in `stats`, never silent.
+`schema` makes a refusal an error; `off` never sends a schema. A constrained call's key includes the schema,
+so a schema change never reuses an unconstrained answer.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +18,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from taskexpert.teachers.backends.base import Backend, BackendCall
+from taskexpert.errors import ConfigError
+from taskexpert.teachers.backends.base import SCHEMA_REFUSED, Backend, BackendCall
 from taskexpert.teachers.cache import ResponseCache, request_key
 from taskexpert.teachers.sampling import Sampling
 from taskexpert.teachers.types import TeacherRequest, TeacherResponse
 
 log = logging.getLogger(__name__)
 MAX_LISTED_FAILURES = 200  # failures listed one by one in the stats; all are counted
+STRUCTURED_MODES = ("auto", "schema", "off")
 
 
 @dataclass
@@ -31,6 +42,10 @@ class TeacherStats:
     faults: Counter = field(default_factory=Counter)  # transient faults met and retried, by kind
     failure_reasons: Counter = field(default_factory=Counter)  # final failures, by reason
     failures: list[dict[str, str]] = field(default_factory=list)  # the first MAX_LISTED_FAILURES
+    constrained: int = 0  # answers (new or cached) decoded under their request's schema
+    schema_refusals: int = 0  # calls sent with a schema that the server refused (later ones are held back)
+    fallback: int = 0  # requests with a schema asked again (or from the start) without it, after a refusal
+    structured: dict[str, Any] = field(default_factory=dict)  # how answers are constrained (Teacher fills it)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +57,10 @@ class TeacherStats:
             "seconds": round(self.seconds, 3),
             "faults": dict(sorted(self.faults.items())),
             "failure_reasons": dict(sorted(self.failure_reasons.items())),
+            "constrained": self.constrained,
+            "schema_refusals": self.schema_refusals,
+            "schema_fallback": self.fallback,
+            "structured": dict(self.structured),
         }
 
 
@@ -50,16 +69,55 @@ class _Prepared:
     call: BackendCall
     identity: dict[str, Any]
     prefill: str  # what to put back in front of the continuation
+    constrained: bool  # the call carries the request's schema
 
 
 class Teacher:
     """`generate(requests) -> responses`, in request order; answers come from the cache when they can."""
 
-    def __init__(self, backend: Backend, cache: ResponseCache, sampling: Sampling) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        cache: ResponseCache,
+        sampling: Sampling,
+        structured: str = "auto",
+        field_lengths: dict[str, Any] | None = None,
+    ) -> None:
+        if structured not in STRUCTURED_MODES:
+            raise ConfigError(
+                f"teacher.structured={structured!r} is unknown: use one of {', '.join(STRUCTURED_MODES)}"
+            )
         self.backend = backend
         self.cache = cache
         self.sampling = sampling
+        self.structured = structured
+        self.field_lengths = dict(field_lengths or {})  # per answer field: [min, max] characters
         self.stats = TeacherStats()
+        self._refusal: str | None = None  # the server refused schemas: ask without them from now on
+        self._describe_structured()
+
+    def _describe_structured(self) -> None:
+        """How answers are constrained, kept current in the stats: mode, support, library, any fallback."""
+        support = self.backend.schema_support()
+        self.stats.structured = {
+            "mode": self.structured,
+            "backend_support": "unknown" if support is None else support,
+            **self.backend.structured_details(),
+            "fallback_reason": self._refusal,
+        }
+
+    def _constrains(self, request: TeacherRequest) -> bool:
+        if request.schema is None or self.structured == "off":
+            return False
+        if self._refusal is None and self.backend.schema_support() is not False:
+            return True
+        if self.structured == "schema":
+            why = self._refusal or f"the {self.backend.kind} backend cannot constrain decoding"
+            raise ConfigError(
+                f"teacher.structured=schema, but {why}: use teacher.structured=auto to fall back to "
+                "prompt-and-parse (counted in the stats), or a backend that supports JSON schemas"
+            )
+        return False
 
     @property
     def name(self) -> str:
@@ -68,11 +126,19 @@ class Teacher:
 
     def _prepare(self, request: TeacherRequest) -> _Prepared:
         sampling = self.sampling.with_overrides(request.sampling)
+        constrained = self._constrains(request)
+        if request.schema is not None and self._refusal is not None:
+            self.stats.fallback += 1  # asked without its schema because the server refused schemas
         ends_with_prefill = request.messages[-1][0] == "assistant"
-        keep_prefill = self.backend.prefill and ends_with_prefill
-        # a backend that cannot continue a message gets the request without it, and answers from scratch
+        # a backend that cannot continue a message gets the request without it, and answers from scratch;
+        # under a schema the answer starts at its opening brace, so the prefill is not needed either
+        keep_prefill = self.backend.prefill and ends_with_prefill and not constrained
         messages = request.messages[:-1] if ends_with_prefill and not keep_prefill else request.messages
         params = self.backend.call_params(sampling, request.sample_index)
+        if constrained:
+            params = {**params, **self.backend.schema_params(request.schema)}
+        if request.avoid_copying:
+            params = {**params, **self.backend.copy_params(request.avoid_copying)}
         identity = {
             **self.backend.identity(),
             "params": params,
@@ -81,7 +147,7 @@ class Teacher:
         }
         key = request_key(identity)
         call = BackendCall(key=key, messages=tuple(messages), params=params, sampling=sampling)
-        return _Prepared(call, identity, request.prefill if keep_prefill else "")
+        return _Prepared(call, identity, request.prefill if keep_prefill else "", constrained)
 
     def generate(
         self,
@@ -90,8 +156,14 @@ class Teacher:
     ) -> list[TeacherResponse]:
         """Answer every request. Each new answer is committed to the cache as it arrives; a request that
         keeps failing comes back with `text=None` and its reason (counted and listed in `stats`)."""
+        self.stats.requests += len(requests)
+        try:
+            return self._answer(list(requests), on_response)
+        finally:
+            self._describe_structured()
+
+    def _answer(self, requests: list[TeacherRequest], on_response) -> list[TeacherResponse]:
         prepared = [self._prepare(request) for request in requests]
-        self.stats.requests += len(prepared)
         cached = self.cache.get_many(p.call.key for p in prepared)
         responses: list[TeacherResponse | None] = [None] * len(prepared)
         waiting: dict[str, list[int]] = {}
@@ -99,33 +171,58 @@ class Teacher:
             hit = cached.get(item.call.key)
             if hit is not None:
                 responses[index] = TeacherResponse(
-                    item.prefill + hit.text, cached=True, seconds=hit.seconds, key=item.call.key
+                    item.prefill + hit.text,
+                    cached=True,
+                    seconds=hit.seconds,
+                    key=item.call.key,
+                    constrained=item.constrained,
                 )
                 self.stats.cache_hits += 1
+                self.stats.constrained += item.constrained
                 if on_response:
                     on_response(responses[index])
             else:  # identical calls within one batch are made once
                 waiting.setdefault(item.call.key, []).append(index)
         calls = [prepared[indices[0]].call for indices in waiting.values()]
-        if calls:
-            self._run(calls, prepared, waiting, responses, on_response)
+        refused = self._run(calls, prepared, waiting, responses, on_response) if calls else []
+        if refused:  # the server refused the schema: ask these again, the old way (or stop, in schema mode)
+            again = self._answer([requests[index] for index in refused], on_response)
+            for index, response in zip(refused, again, strict=True):
+                responses[index] = response
         return responses  # type: ignore[return-value]  # every slot is filled by now
 
-    def _run(self, calls, prepared, waiting, responses, on_response) -> None:
+    def _note_refusal(self, detail: str) -> None:
+        if self._refusal is None:
+            self._refusal = f"the {self.backend.kind} server refused the JSON schema ({detail[:300]})"
+            log.warning("%s: answers are prompted and parsed instead (counted in the stats)", self._refusal)
+
+    def _run(self, calls, prepared, waiting, responses, on_response) -> list[int]:
+        """Make the calls; the indices of requests whose call was refused for its schema are returned."""
         started = time.perf_counter()
         self.stats.calls += len(calls)
+        refused: list[int] = []
         try:
             for result in self.backend.run(calls):
                 indices = waiting.pop(result.key)
                 item = prepared[indices[0]]
                 self.stats.faults.update(result.faults)
+                if result.error == SCHEMA_REFUSED:  # sent and refused, or held back after a refusal
+                    self.stats.schema_refusals += SCHEMA_REFUSED in result.faults
+                    self._note_refusal(result.detail)
+                    refused += indices
+                    continue
                 if result.text is not None:
                     stored = self.cache.put(
                         result.key, self.backend.model, item.identity, result.text, result.seconds
                     )
                     self.stats.generated += 1
+                    self.stats.constrained += item.constrained * len(indices)
                     response = TeacherResponse(
-                        item.prefill + stored, seconds=result.seconds, key=result.key, faults=result.faults
+                        item.prefill + stored,
+                        seconds=result.seconds,
+                        key=result.key,
+                        faults=result.faults,
+                        constrained=item.constrained,
                     )
                 else:
                     self._record_failure(result.key, result.error or "failed", result.detail)
@@ -142,6 +239,7 @@ class Teacher:
             self._record_failure(key, "no_result", "the backend returned no result for this call")
             for index in indices:
                 responses[index] = TeacherResponse(None, error="no_result", key=key)
+        return refused
 
     def _record_failure(self, key: str, reason: str, detail: str) -> None:
         self.stats.failed += 1

@@ -15,7 +15,10 @@ class TeacherRequest:
 
     A trailing `assistant` message is a prefill: the answer is asked to continue it (backends that cannot
     continue a message drop it, see `prefill` in conf/teacher). `sample_index` tells apart the samples of
-    one prompt (n_per_seed > 1): it is part of the cache key and of the seed.
+    one prompt (n_per_seed > 1): it is part of the cache key and of the seed. `schema` is the JSON schema
+    the answer should follow: backends that can constrain decoding to it do (and then drop the prefill,
+    which the schema makes unnecessary), see `teacher.structured`. `avoid_copying` names texts the answer
+    should not repeat verbatim; local teachers ban runs of `teacher.copy_ngram` tokens of them.
     """
 
     messages: tuple[tuple[str, str], ...]
@@ -23,12 +26,15 @@ class TeacherRequest:
     sampling: tuple[
         tuple[str, Any], ...
     ] = ()  # overrides of the teacher's sampling, e.g. (("temperature", 0.0),)
+    schema: dict[str, Any] | None = field(default=None, hash=False)  # JSON schema of the answer, or None
+    avoid_copying: tuple[str, ...] = ()  # texts the answer must not copy long runs of (a rewrite's source)
 
     @classmethod
     def chat(
         cls,
         messages: Sequence[Mapping[str, str]] | Sequence[tuple[str, str]],
         sample_index: int = 0,
+        schema: dict[str, Any] | None = None,
         **sampling: Any,
     ) -> TeacherRequest:
         """Build a request from `[{"role": ..., "content": ...}]` (or (role, content) pairs)."""
@@ -40,7 +46,7 @@ class TeacherRequest:
                 raise ValueError(f"the content of a {role} message must be a string")
         if not pairs or pairs[-1][0] == "system":
             raise ValueError("a teacher request needs a user message (optionally followed by a prefill)")
-        return cls(pairs, sample_index, tuple(sorted(sampling.items())))
+        return cls(pairs, sample_index, tuple(sorted(sampling.items())), schema)
 
     @property
     def prefill(self) -> str:
@@ -60,6 +66,7 @@ class TeacherResponse:
     """The answer to one request. `text` includes the prefill when the backend continued it.
 
     A failed request has `text=None`, `error` = a short reason (`http_500`, `timeout`, ...) and `detail`.
+    `constrained` says the answer was generated under the request's JSON schema.
     """
 
     text: str | None
@@ -69,6 +76,7 @@ class TeacherResponse:
     seconds: float = 0.0
     key: str = ""
     faults: list[str] = field(default_factory=list)  # transient faults met (and retried) on the way
+    constrained: bool = False  # decoded under the request's JSON schema
 
     @property
     def ok(self) -> bool:

@@ -1,7 +1,8 @@
 """What a teacher backend does: turn prepared calls into results, yielding each one as soon as it is ready.
 
 Backends know nothing of the cache; `Teacher` puts every call through it. A backend decides which
-sampling fields it sends (`call_params`): those exact fields are part of the cache key.
+sampling fields it sends (`call_params`) and how it sends a JSON schema (`schema_params`): those exact
+fields are part of the cache key.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskexpert.teachers.sampling import Sampling
+
+SCHEMA_REFUSED = "schema_refused"  # BackendResult.error of a call whose server refused its JSON schema
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,26 @@ class Backend(ABC):
     def call_params(self, sampling: Sampling, sample_index: int) -> dict[str, Any]:
         """The sampling fields this backend sends for one sample; they enter the cache key."""
 
+    def schema_support(self) -> bool | None:
+        """Can this backend constrain decoding to a JSON schema? None = not known until a server answers."""
+        return False
+
+    def copy_params(self, sources: tuple[str, ...]) -> dict[str, Any]:
+        """Call fields that keep the answer from copying runs of `sources` verbatim; {} = not supported."""
+        return {}
+
+    def structured_details(self) -> dict[str, Any]:
+        """What, besides the schema, shapes constrained answers here (for the stats)."""
+        return {}
+
+    def schema_params(self, schema: dict[str, Any]) -> dict[str, Any]:
+        """The call fields that constrain decoding to `schema` (merged into `call_params`' fields)."""
+        raise NotImplementedError(f"the {self.kind} backend cannot constrain decoding to a schema")
+
     @abstractmethod
     def run(self, calls: Sequence[BackendCall]) -> Iterator[BackendResult]:
-        """Make the calls and yield a result for each, in any order, as soon as it is ready."""
+        """Make the calls and yield a result for each, in any order, as soon as it is ready. A call whose
+        server refuses its schema comes back with `error=SCHEMA_REFUSED` (the Teacher asks again without)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook: most backends have nothing to release
         """Release models, clients or threads."""

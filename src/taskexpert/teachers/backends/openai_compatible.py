@@ -7,6 +7,14 @@ keeps failing comes back as a failure with its reason; the run goes on.
 
 The API key is read from the environment variable NAMED by `api_key_env` and held by the client only:
 it is never part of the config, the cache key, the logs or any output.
+
+A JSON schema goes out as `response_format={"type": "json_schema", ...}` (OpenAI, vLLM's and llama.cpp's
+servers constrain decoding to it). Whether the server takes it is learnt from the first call that carries
+one, made alone: a 4xx answer that names `response_format` (or `json_schema`) marks the server as refusing
+schemas, and that call and the queued ones come back as SCHEMA_REFUSED without being sent, for the Teacher
+to ask again without a schema. A server that accepts the field and ignores it (`transformers serve` logs
+"Ignoring unsupported fields") cannot be told apart here; its answers break their schema, which the
+augmentation stats count as `schema_violations`.
 """
 
 from __future__ import annotations
@@ -22,13 +30,15 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from taskexpert.errors import ConfigError
-from taskexpert.teachers.backends.base import Backend, BackendCall, BackendResult
+from taskexpert.teachers.backends.base import SCHEMA_REFUSED, Backend, BackendCall, BackendResult
 from taskexpert.teachers.backends.retry import RETRYABLE_STATUS, RetryPolicy, retry_after_seconds
 from taskexpert.teachers.sampling import Sampling, openai_sampling_fields
 
 log = logging.getLogger(__name__)
 NO_KEY = "no-key"  # what the client sends when the server needs no key (api_key_env: null)
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # what an environment variable's name looks like
+SCHEMA_FIELDS = re.compile(r"response_format|json_schema", re.IGNORECASE)  # named by a refusal of schemas
+SCHEMA_NAME = "answer"  # json_schema.name: required by OpenAI, a-z, A-Z, 0-9, _ or -
 
 
 class MalformedResponse(Exception):
@@ -78,8 +88,28 @@ class OpenAICompatibleBackend(Backend):
         self.extra_body = dict(extra_body or {})
         self._client = None
         self._stop = threading.Event()
+        self._schema_support: bool | None = None  # learnt from the first call with a schema
+        self._schema_refusal = ""
         # check the mapping now, not after the first request has gone out
         openai_sampling_fields(Sampling(), 0, repetition_penalty_mode, max_tokens_field, send_seed)
+
+    def identity(self) -> dict[str, Any]:
+        """The server is part of the identity: two servers may serve different weights under one name."""
+        return {**super().identity(), "base_url": self.base_url.rstrip("/")}
+
+    def schema_support(self) -> bool | None:
+        return self._schema_support
+
+    def schema_params(self, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": SCHEMA_NAME, "schema": schema, "strict": True},
+            }
+        }
+
+    def structured_details(self) -> dict[str, Any]:
+        return {"server": self.base_url}
 
     def call_params(self, sampling: Sampling, sample_index: int) -> dict[str, Any]:
         fields = openai_sampling_fields(
@@ -116,6 +146,17 @@ class OpenAICompatibleBackend(Backend):
             return
         client = self.client()
         self._stop.clear()
+        calls = list(calls)
+        if self._schema_support is None:  # the first call with a schema goes alone: it tells support
+            first = next((call for call in calls if "response_format" in call.params), None)
+            if first is not None:
+                calls.remove(first)
+                result = self._call_with_retries(client, first)
+                if result.error is None:
+                    self._schema_support = True
+                yield result
+        if not calls:
+            return
         executor = ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(calls)))
         futures = [executor.submit(self._call_with_retries, client, call) for call in calls]
         try:
@@ -125,17 +166,26 @@ class OpenAICompatibleBackend(Backend):
             self._stop.set()
             executor.shutdown(wait=False, cancel_futures=True)
 
+    def _refused(self, call: BackendCall, faults: list[str] | None = None) -> BackendResult:
+        """The call given back for the Teacher to ask without its schema; `faults` says if it was sent."""
+        return BackendResult(
+            call.key, None, error=SCHEMA_REFUSED, detail=self._schema_refusal, faults=faults or []
+        )
+
     def _call_with_retries(self, client, call: BackendCall) -> BackendResult:
         import openai
 
         started = time.perf_counter()
         body = dict(call.params)
         extra_body = body.pop("extra_body", None)
+        with_schema = "response_format" in body
         faults: list[str] = []
         reason, detail = "cancelled", "the run stopped before this call was made"
         for attempt in range(self.retry.max_retries + 1):
             if self._stop.is_set():
                 break
+            if with_schema and self._schema_support is False:  # learnt meanwhile: do not send it
+                return self._refused(call)
             retry_after = None
             try:
                 completion = client.chat.completions.create(
@@ -150,6 +200,10 @@ class OpenAICompatibleBackend(Backend):
                 reason, detail = "connection", str(error)
             except openai.APIStatusError as error:
                 reason, detail = f"http_{error.status_code}", _error_text(error)
+                refusal = 400 <= error.status_code < 500 and error.status_code not in RETRYABLE_STATUS
+                if with_schema and refusal and SCHEMA_FIELDS.search(detail):
+                    self._schema_support, self._schema_refusal = False, f"{reason}: {detail}"
+                    return self._refused(call, [*faults, SCHEMA_REFUSED])
                 if error.status_code not in RETRYABLE_STATUS:
                     faults.append(reason)
                     break

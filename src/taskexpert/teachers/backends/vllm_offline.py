@@ -1,7 +1,11 @@
 """vLLM's offline engine (`vllm.LLM`), for GPU machines. vLLM is an optional extra, imported only when used.
 
 vLLM batches on its own; results are handed back in chunks of `chunk_size` calls so that each chunk is
-cached before the next one starts. The repetition penalty and a per-request seed go to `SamplingParams`.
+cached before the next one starts. The repetition penalty (vLLM's: over prompt and output tokens) and a
+per-request seed go to `SamplingParams`. A JSON schema goes to vLLM's structured outputs:
+`SamplingParams(structured_outputs=StructuredOutputsParams(json=schema, disable_any_whitespace=True))`
+(vLLM >= 0.10.2; the older `guided_decoding=GuidedDecodingParams(json=...)`, removed in 0.12, is used when
+that is what the installed vLLM has). vLLM picks its grammar backend (xgrammar or guidance) itself.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class VLLMBackend(Backend):
         chunk_size: int = 256,
         prefill: bool = True,
         cache_tag: str = "",
+        revision: str | None = None,
     ) -> None:
         super().__init__(model=model, prefill=prefill, cache_tag=cache_tag)
         if chunk_size < 1:
@@ -54,12 +59,33 @@ class VLLMBackend(Backend):
             "gpu_memory_utilization": gpu_memory_utilization,
             "max_model_len": max_model_len,
             "trust_remote_code": trust_remote_code,
+            "revision": revision,
         }
         self.chunk_size = chunk_size
         self._engine = None
 
+    def identity(self) -> dict[str, Any]:
+        """Weights (revision), numerics (dtype) and the context cap (max_model_len) change answers."""
+        engine = self.engine_args
+        return {
+            **super().identity(),
+            "revision": engine["revision"],
+            "dtype": engine["dtype"],
+            "max_model_len": engine["max_model_len"],
+        }
+
     def call_params(self, sampling: Sampling, sample_index: int) -> dict[str, Any]:
         return vllm_sampling_kwargs(sampling, sample_index)
+
+    def schema_support(self) -> bool:
+        return True
+
+    def schema_params(self, schema: dict[str, Any]) -> dict[str, Any]:
+        # no free whitespace: a teacher could otherwise spend its budget between tokens of structure
+        return {"structured_outputs": {"json": schema, "disable_any_whitespace": True}}
+
+    def structured_details(self) -> dict[str, Any]:
+        return {"grammar_library": "vllm structured outputs", "repetition_penalty_scope": "prompt_and_output"}
 
     def engine(self):
         if self._engine is None:
@@ -80,7 +106,7 @@ class VLLMBackend(Backend):
                 started = time.perf_counter()
                 outputs = engine.chat(
                     [call.message_dicts() for call in chunk],
-                    sampling_params=[vllm.SamplingParams(**call.params) for call in chunk],
+                    sampling_params=[sampling_params(vllm, call.params) for call in chunk],
                     add_generation_prompt=not continues,
                     continue_final_message=continues,
                     use_tqdm=False,
@@ -91,3 +117,20 @@ class VLLMBackend(Backend):
 
     def close(self) -> None:
         self._engine = None
+
+
+def sampling_params(vllm: Any, params: dict[str, Any]) -> Any:
+    """`vllm.SamplingParams` of one call; its JSON schema as vLLM's structured-outputs parameters."""
+    params = dict(params)
+    structured = params.pop("structured_outputs", None)
+    if structured is None:
+        return vllm.SamplingParams(**params)
+    from vllm import sampling_params as vllm_sampling
+
+    if hasattr(vllm_sampling, "StructuredOutputsParams"):  # vLLM >= 0.10.2
+        return vllm.SamplingParams(
+            **params, structured_outputs=vllm_sampling.StructuredOutputsParams(**structured)
+        )
+    # older vLLM: guided decoding; the same schema, whitespace limited by a pattern instead
+    guided = vllm_sampling.GuidedDecodingParams(json=structured["json"], whitespace_pattern=r"[ ]?")
+    return vllm.SamplingParams(**params, guided_decoding=guided)
