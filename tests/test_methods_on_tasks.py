@@ -1,0 +1,70 @@
+"""The methods on tasks other than PubMedQA, on the bundled samples, with our OpenAI-compatible test server as
+the teacher (it answers from each request's JSON schema, see servers/schema_answers.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from servers.augment_setup import compose_augment_config, quiet_overrides
+from servers.fault_server import FaultServer
+from servers.schema_answers import schema_answer
+
+from taskexpert.augment.pipeline import augment
+from taskexpert.records import read_jsonl
+from taskexpert.tasks import load_task
+
+
+def teacher_overrides(server: FaultServer, tmp_path: Path) -> list[str]:
+    return [
+        "teacher=openai",
+        f"teacher.base_url={server.base_url}",
+        "teacher.model=fault-model",
+        "teacher.api_key_env=null",
+        *quiet_overrides(tmp_path / "cache.sqlite"),
+    ]
+
+
+def test_rewrite_on_sst2_writes_records_train_reads(tmp_path):
+    run_dir = tmp_path / "rewrite"
+    with FaultServer(answer=schema_answer) as server:
+        cfg = compose_augment_config(
+            ["task=sst2", "method=rewrite", "method.max_seeds=5", *teacher_overrides(server, tmp_path)],
+            run_dir,
+        )
+        stats = augment(cfg)
+        schemas = [entry["body"]["response_format"]["json_schema"]["schema"] for entry in server.requests]
+    assert stats["kept"] == 5, stats
+    assert all(list(schema["properties"]) == ["sentence"] for schema in schemas)  # the task's main field
+    records = read_jsonl(run_dir / "augmented.jsonl")
+    task = load_task("sst2")
+    for record in records:
+        assert list(record.inputs) == ["sentence"] and record.inputs["sentence"].startswith(
+            "Invented sentence"
+        )
+        assert record.target in task.labels and record.source == "rewrite"
+    from taskexpert.data.loading import load_splits
+
+    train_cfg = compose_augment_config(["task=sst2", f"data.extra_train=[{run_dir / 'augmented.jsonl'}]"])
+    splits = load_splits(train_cfg.data, task)
+    assert {r.id for r in records} <= {r.id for r in splits.train}
+
+
+def test_new_on_trec_asks_for_the_seed_label_among_the_task_labels(tmp_path):
+    run_dir = tmp_path / "new"
+    with FaultServer(answer=schema_answer) as server:
+        cfg = compose_augment_config(
+            ["task=trec", "method=new", "method.max_seeds=4", *teacher_overrides(server, tmp_path)], run_dir
+        )
+        augment(cfg)
+        schema = server.requests[0]["body"]["response_format"]["json_schema"]["schema"]
+        users = server.user_messages()
+        system = server.requests[0]["body"]["messages"][0]["content"]
+    task = load_task("trec")
+    assert list(schema["properties"]) == ["question", "label"]
+    assert schema["properties"]["label"]["enum"] == list(task.labels)
+    assert "open-domain questions" in system and "{{" not in users[0]
+    records = read_jsonl(run_dir / "augmented.jsonl")
+    rows = [json.loads(line) for line in (run_dir / "augmented.jsonl").read_text().splitlines()]
+    assert len(records) == 4
+    assert all(row["target"] == row["meta"]["requested_label"] for row in rows)
