@@ -68,3 +68,73 @@ def test_new_on_trec_asks_for_the_seed_label_among_the_task_labels(tmp_path):
     rows = [json.loads(line) for line in (run_dir / "augmented.jsonl").read_text().splitlines()]
     assert len(records) == 4
     assert all(row["target"] == row["meta"]["requested_label"] for row in rows)
+
+
+def llm2llm_overrides(task: str, server: FaultServer, tmp_path: Path) -> list[str]:
+    return [
+        f"task={task}",
+        "method=llm2llm",
+        "method.iterations=2",
+        "model=tiny_llama",
+        "trainer=fast",
+        "trainer.max_steps=1",
+        "logger=csv",
+        "checkpoint.enabled=false",
+        "data.train_limit=6",
+        "data.test_limit=2",
+        *teacher_overrides(server, tmp_path),
+    ]
+
+
+def run_llm2llm_on(task_name: str, tmp_path: Path, *extra: str) -> tuple[dict, list, Path]:
+    from taskexpert.augment.llm2llm import run_llm2llm
+
+    run_dir = tmp_path / task_name
+    with FaultServer(answer=schema_answer) as server:
+        cfg = compose_augment_config([*llm2llm_overrides(task_name, server, tmp_path), *extra], run_dir)
+        stats = run_llm2llm(cfg)
+        bodies = [entry["body"] for entry in server.requests]
+    return stats, bodies, run_dir
+
+
+def wrong_ids(run_dir: Path, iteration: int, task_name: str) -> set[str]:
+    task = load_task(task_name)
+    rows = [
+        json.loads(line)
+        for line in (run_dir / f"iter_{iteration}" / "predictions.jsonl").read_text().splitlines()
+    ]
+    return {
+        row["id"]
+        for row in rows
+        if row["split"] == "train" and not task.is_correct(str(row["pred"]), [row["gold"]])
+    }
+
+
+def test_llm2llm_on_gsm8k_asks_an_educational_assistant_for_worked_solutions(tmp_path):
+    stats, bodies, run_dir = run_llm2llm_on("gsm8k", tmp_path, "task.generate.max_new_tokens=8")
+    history = json.loads((run_dir / "llm2llm_history.json").read_text())
+    entries = history["iterations"] if isinstance(history, dict) else history
+    assert len(entries) == 2 and "test/exact_match" in entries[0]
+    wrong_1 = wrong_ids(run_dir, 1, "gsm8k")
+    assert wrong_1 and entries[0]["wrong"] == len(wrong_1)  # a random tiny model gets the seeds wrong
+    assert "educational assistant" in bodies[0]["messages"][0]["content"]
+    assert list(bodies[0]["response_format"]["json_schema"]["schema"]["properties"]) == [
+        "question",
+        "solution",
+    ]
+    added = read_jsonl(run_dir / "augmented.jsonl")
+    assert added and all(r.reference.rstrip().split("#### ")[-1] == r.target for r in added)
+    assert {r.parent_id for r in added} <= wrong_1 | wrong_ids(run_dir, 2, "gsm8k")
+
+
+def test_llm2llm_on_trec_writes_new_inputs_of_the_wrong_class(tmp_path):
+    stats, bodies, run_dir = run_llm2llm_on("trec", tmp_path)
+    task = load_task("trec")
+    added = read_jsonl(run_dir / "augmented.jsonl")
+    assert added and all(r.target in task.labels for r in added)
+    rows = [json.loads(line) for line in (run_dir / "augmented.jsonl").read_text().splitlines()]
+    assert all(row["target"] == row["meta"]["requested_label"] for row in rows)
+    schema = bodies[0]["response_format"]["json_schema"]["schema"]
+    assert list(schema["properties"]) == ["question", "label"] and schema["properties"]["label"][
+        "enum"
+    ] == list(task.labels)

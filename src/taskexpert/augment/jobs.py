@@ -81,6 +81,16 @@ class GenerationJob:
         return self.task.validate(record, where)
 
 
+def check_fields(fields: Sequence[str], allowed: Sequence[str], key: str) -> tuple[str, ...]:
+    fields = tuple(fields)
+    if not fields:
+        raise ConfigError(f"{key} is empty: name the fields the teacher writes")
+    unknown = [name for name in fields if name not in allowed]
+    if unknown:
+        raise ConfigError(f"{key} has {unknown[0]!r}: use some of {', '.join(allowed)}")
+    return fields
+
+
 def task_values(task: Task, record: Record) -> dict[str, str]:
     """What every prompt of a record may quote: the record's fields by the task's names, the task's
     description and labels."""

@@ -25,6 +25,7 @@ from taskexpert.augment.label_judge import LabelConsistencyFilter, StudentJudge,
 from taskexpert.augment.progress import teacher_progress
 from taskexpert.augment.prompts import PromptTemplate
 from taskexpert.augment.report import log_to_wandb, print_summary, write_outputs
+from taskexpert.augment.task_fields import compared_fields
 from taskexpert.data.loading import load_splits
 from taskexpert.data.splits import Splits
 from taskexpert.errors import ConfigError
@@ -73,11 +74,6 @@ def build_jobs(cfg: DictConfig, seeds: list[Record], pool: list[Record]) -> list
                 _sampling_overrides(block),
             )
     return jobs
-
-
-def compared_fields(cfg_fields: Any, task_cfg: Any) -> list[str]:
-    """The fields dedup and diversity compare: as configured, or null = the task's main field."""
-    return list(cfg_fields) if cfg_fields else [build_task(task_cfg).main_field]
 
 
 def build_filters(cfg: DictConfig, splits: Splits, teacher: Teacher, embedder) -> list[RecordFilter]:

@@ -27,11 +27,13 @@ from taskexpert.augment.generation import generate_records
 from taskexpert.augment.jobs import GenerationJob, check_fields
 from taskexpert.augment.parsing import GENERATED_FIELDS
 from taskexpert.augment.prompts import PromptTemplate
+from taskexpert.augment.task_fields import compared_fields
 from taskexpert.errors import ConfigError
 from taskexpert.records import Record
 from taskexpert.retrieval import Retriever, Selection, select_from_config
 from taskexpert.retrieval.embedders import Embedder
 from taskexpert.retrieval.selection import RetrievedRecord
+from taskexpert.tasks.task import Task
 from taskexpert.teachers.types import TeacherRequest
 from taskexpert.utils.atomic import atomic_write_text
 
@@ -136,6 +138,7 @@ def rebase_jobs(
     sampling: dict[str, Any] | None = None,
     backend: str = "dense",
     labels: Sequence[str] = (),
+    task: Task | None = None,
 ) -> list[GenerationJob]:
     """One job per selected passage and sample; the record keeps the passage as its context."""
     fields = check_fields(fields, GENERATED_FIELDS, "method.fields")
@@ -167,7 +170,7 @@ def rebase_jobs(
             jobs.append(
                 GenerationJob(
                     request, record_id, SOURCE, parent, fields, True, template.hash, meta, tuple(labels),
-                    copy_sources=shown_questions,
+                    copy_sources=shown_questions, task=task,
                 )
             )  # fmt: skip
     return jobs
@@ -258,6 +261,7 @@ def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, A
         _sampling_overrides(method),
         retrieval_numbers["backend"],
         task.labels,
+        task,
     )
 
     dedup, diversity = cfg.filters.dedup, cfg.diversity
@@ -292,7 +296,7 @@ def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, A
     }
     if diversity.enabled:
         measure = sentence_embedder if diversity.embeddings else None
-        fields, limit = list(diversity.fields), int(diversity.max_items)
+        fields, limit = compared_fields(diversity.fields, cfg.task), int(diversity.max_items)
         stats["diversity"] = {
             "seeds": diversity_stats(seeds, fields, measure, limit, int(cfg.seed)),
             "generated": diversity_stats(result.records, fields, measure, limit, int(cfg.seed)),

@@ -10,6 +10,7 @@ reference with the task's own rule. `rationale` is the one extra field any metho
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from taskexpert.errors import ConfigError
 from taskexpert.records import Record
@@ -102,3 +103,10 @@ class TaskFields:
 
 def task_fields(task: Task) -> TaskFields:
     return TaskFields(task)
+
+
+def compared_fields(cfg_fields: Any, task_cfg: Any) -> list[str]:
+    """The fields dedup and diversity compare: as configured, or null = the task's main field."""
+    from taskexpert.tasks import build_task
+
+    return list(cfg_fields) if cfg_fields else [build_task(task_cfg).main_field]
