@@ -138,3 +138,79 @@ def test_llm2llm_on_trec_writes_new_inputs_of_the_wrong_class(tmp_path):
     assert list(schema["properties"]) == ["question", "label"] and schema["properties"]["label"][
         "enum"
     ] == list(task.labels)
+
+
+def test_rebase_on_trec_writes_labelled_questions_with_rationales_train_reads(tmp_path):
+    """ReBase over the bundled corpus (bm25, no model download) with the TREC sample's seeds."""
+    from taskexpert.data.loading import load_splits
+
+    run_dir = tmp_path / "rebase"
+    with FaultServer(answer=schema_answer) as server:
+        cfg = compose_augment_config(
+            [
+                "task=trec",
+                "method=rebase",
+                "retrieval=bm25",
+                f"retrieval.index_dir={tmp_path / 'indexes'}",
+                "retrieval.select.k=4",
+                "retrieval.select.per_query_k=8",
+                *teacher_overrides(server, tmp_path),
+            ],
+            run_dir,
+        )
+        stats = augment(cfg)
+        schema = server.requests[0]["body"]["response_format"]["json_schema"]["schema"]
+        system, user = (m["content"] for m in server.requests[0]["body"]["messages"][:2])
+    task = load_task("trec")
+    assert list(schema["properties"]) == ["question", "rationale", "label"]  # no passage field: all inputs
+    assert schema["properties"]["label"]["enum"] == list(task.labels)
+    assert "open-domain questions" in system and "{{" not in user and "ABBR, DESC" in user
+    assert stats["retrieval"]["instruction"] == task.instruction  # the task's, not PubMedQA's
+    records = read_jsonl(run_dir / "augmented.jsonl")
+    assert len(records) == stats["kept"] == 4
+    for record in records:
+        assert list(record.inputs) == ["question"] and record.inputs["question"].startswith("Invented")
+        assert record.target in task.labels and record.rationale.startswith("Invented rationale")
+        assert record.source == "rebase" and record.meta["corpus"] == "sample"
+    train_cfg = compose_augment_config(["task=trec", f"data.extra_train=[{run_dir / 'augmented.jsonl'}]"])
+    splits = load_splits(train_cfg.data, task)
+    assert {r.id for r in records} <= {r.id for r in splits.train}
+
+
+def test_sst2_leak_check_compares_the_sentence_by_default(tmp_path):
+    """data.leak_check.fields is null for SST-2: train.py refuses an augmented sentence that copies a test
+    sentence, and augment.py's contamination guard drops it; a fresh sentence passes both."""
+    import pytest
+
+    from taskexpert.augment.contamination import guard_from_config
+    from taskexpert.data.loading import load_splits
+    from taskexpert.errors import DataError
+    from taskexpert.records import Record, write_jsonl
+
+    task = load_task("sst2")
+    base = compose_augment_config(["task=sst2"])
+    assert base.data.leak_check.fields is None
+    splits = load_splits(base.data, task)
+    copied = splits.test[0].inputs["sentence"]
+    parent = splits.train[0]
+    leaked = Record(
+        id="leak-rewrite-0", inputs={"sentence": copied}, target=parent.target, source="rewrite",
+        parent_id=parent.id,
+    )  # fmt: skip
+    fresh = Record(
+        id="fresh-rewrite-0", inputs={"sentence": "Invented wording that no evaluation sentence has at all."},
+        target=parent.target, source="rewrite", parent_id=parent.id,
+    )  # fmt: skip
+    kept, dropped = guard_from_config(base.data.leak_check, splits.validation + splits.test).apply(
+        [leaked, fresh]
+    )
+    assert [r.id for r in kept] == ["fresh-rewrite-0"] and [d.record.id for d in dropped] == [
+        "leak-rewrite-0"
+    ]
+    path = tmp_path / "augmented.jsonl"
+    write_jsonl([leaked, fresh], path)
+    cfg = compose_augment_config(["task=sst2", f"data.extra_train=[{path}]"])
+    with pytest.raises(DataError, match=r"leak-rewrite-0.*sentence.*overlaps the evaluation"):
+        load_splits(cfg.data, task)
+    write_jsonl([fresh], path)
+    assert "fresh-rewrite-0" in {r.id for r in load_splits(cfg.data, task).train}

@@ -1,7 +1,7 @@
 """What a teacher writes for a task, and how its answer's fields become a record.
 
 A teacher answer is a JSON object whose keys are the task's own names: its input fields (`task.input_fields`),
-the reference under `task.reference_field` when the task has one (PubMedQA's long answer, GSM8K's worked
+the reference under `task.reference_field` when the task has one (a long answer, GSM8K's worked
 solution), and the target under the kind's name (`label` for classification, `answer` otherwise). A task whose
 reference ends in its answer (GSM8K's `#### N`) does not ask for the answer twice: the target is read from the
 reference with the task's own rule. `rationale` is the one extra field any method may ask for.

@@ -67,6 +67,7 @@ class Task:
     reference_field: str | None = (
         None  # the name a teacher writes the reference under (e.g. a worked solution)
     )
+    instruction: str = ""  # the task in one sentence: ReBase's instruction query (default: the description)
 
     @property
     def placeholder(self) -> str:
@@ -191,6 +192,7 @@ def build_task(cfg: Mapping[str, Any]) -> Task:
         group_by=cfg.get("group_by"),
         description=str(cfg.get("description") or f"{cfg['name']} examples"),
         reference_field=cfg.get("reference_field"),
+        instruction=str(cfg.get("instruction") or cfg.get("description") or f"{cfg['name']} examples"),
     )
     check_eval_mode(task, eval_mode)
     kind.check(task)
