@@ -97,21 +97,25 @@ def test_unknown_placeholders_and_missing_files_name_the_file(tmp_path):
         PromptTemplate.load("prompts/nowhere.txt")
 
 
+PUBMEDQA = load_task("pubmedqa")
+NEW = "prompts/new/classification.txt"
+
+
 def test_default_prompts_fill_every_placeholder():
     seeds = [
         qa_record(id=f"r{i}", question=f"Q{i}?", context=f"C{i}", long_answer=f"L{i}", label="no")
         for i in range(4)
     ]
-    rewrite = rewrite_jobs(seeds, PromptTemplate.load("prompts/rewrite.txt"), ["question", "long_answer"], 2)
+    rewrite = rewrite_jobs(
+        PUBMEDQA, seeds, PromptTemplate.load("prompts/rewrite.txt"), ["question", "long_answer"], 2
+    )
     assert [job.record_id for job in rewrite[:2]] == ["r0-rewrite-0", "r0-rewrite-1"]
     user = rewrite[0].request.messages[1][1]
     assert '{"question": "Q0?", "long_answer": "L0"}' in user and "{{" not in user
     assert rewrite[0].request.prefill == '{"question": "'
-    new = new_jobs(seeds, seeds, PromptTemplate.load("prompts/new.txt"), n_per_seed=2, examples_per_prompt=3)
+    new = new_jobs(PUBMEDQA, seeds, seeds, PromptTemplate.load(NEW), n_per_seed=2, examples_per_prompt=3)
     assert len(new) == 8 and new[0].meta["example_ids"][0] == "r0" and len(new[0].meta["example_ids"]) == 3
-    again = new_jobs(
-        seeds, seeds, PromptTemplate.load("prompts/new.txt"), n_per_seed=2, examples_per_prompt=3
-    )
+    again = new_jobs(PUBMEDQA, seeds, seeds, PromptTemplate.load(NEW), n_per_seed=2, examples_per_prompt=3)
     assert [job.request for job in again] == [job.request for job in new]  # example draws repeat
     judge = PromptTemplate.load("prompts/judge.txt").render({"question": "Q?", "context": "C"})
     assert judge[-1] == {"role": "assistant", "content": '{"label": "'}
@@ -119,7 +123,7 @@ def test_default_prompts_fill_every_placeholder():
 
 def test_rewrite_keeps_the_parent_label_and_provenance():
     parent = qa_record(id="p1", question="Old?", context="Ctx", long_answer="LA", label="maybe")
-    job = rewrite_jobs([parent], PromptTemplate.load("prompts/rewrite.txt"))[0]
+    job = rewrite_jobs(PUBMEDQA, [parent], PromptTemplate.load("prompts/rewrite.txt"))[0]
     record = job.to_record({"question": "New wording?"}, "teacher-x")
     assert (record.inputs["question"], record.inputs["context"], record.target) == (
         "New wording?",
@@ -133,6 +137,6 @@ def test_rewrite_keeps_the_parent_label_and_provenance():
 def test_fields_that_cannot_be_written_are_config_errors():
     parent = [qa_record(id="p", question="Q?", context="C", label="yes")]
     with pytest.raises(ConfigError, match="method.rewrite.fields has 'label'"):
-        rewrite_jobs(parent, PromptTemplate.load("prompts/rewrite.txt"), ["label"])
+        rewrite_jobs(PUBMEDQA, parent, PromptTemplate.load("prompts/rewrite.txt"), ["label"])
     with pytest.raises(ConfigError, match="must include 'label'"):
-        new_jobs(parent, parent, PromptTemplate.load("prompts/new.txt"), ["question", "context"])
+        new_jobs(PUBMEDQA, parent, parent, PromptTemplate.load(NEW), ["question", "context"])

@@ -26,6 +26,7 @@ from taskexpert.augment.prompts import PromptTemplate
 from taskexpert.data.split_meta import read_split_meta
 from taskexpert.errors import ConfigError, DataError
 from taskexpert.records import read_jsonl
+from taskexpert.tasks import load_task
 
 N_TRAIN = 9
 SERVER_LIFETIME = 1200  # seconds: a busy machine must not outlive the server's default 300 s
@@ -180,16 +181,16 @@ def test_continued_adapter_replacing_data_and_errors_on_generated_items(tmp_path
 
 
 def test_jobs_errors_and_settings_are_checked(tmp_path):
-    template = PromptTemplate.load("prompts/llm2llm.txt")
+    template = PromptTemplate.load("prompts/llm2llm/classification.txt")
     seed = qa_record("s1", "Does Zorvane help?", "A trial of Zorvane.", "It did.", "yes")
-    jobs = llm2llm_jobs([(seed, "no")], template, n_per_wrong=2, iteration=3)
+    jobs = llm2llm_jobs(load_task("pubmedqa"), [(seed, "no")], template, n_per_wrong=2, iteration=3)
     user = jobs[0].request.messages[1][1]
-    assert "Does Zorvane help?" in user and "Correct answer: yes" in user and "Student's answer: no" in user
+    assert "Does Zorvane help?" in user and "Correct label: yes" in user and "Student's label: no" in user
     # samples count on across iterations: a seed missed again gets fresh samples, not the cached answer
     assert [job.request.sample_index for job in jobs] == [4, 5]
     assert [job.record_id for job in jobs] == ["s1-llm2llm-3-0", "s1-llm2llm-3-1"]
     with pytest.raises(DataError, match="no training prediction for s1"):
-        wrong_examples({}, [seed], tmp_path / "predictions.jsonl")
+        wrong_examples(load_task("pubmedqa"), {}, [seed], tmp_path / "predictions.jsonl")
     save_history(tmp_path, {"n_per_wrong": 1, "accumulate": True}, [])
     with pytest.raises(ConfigError, match="method.accumulate=True"):
         load_history(tmp_path, {"n_per_wrong": 1, "accumulate": False})

@@ -24,6 +24,7 @@ from taskexpert.data.split_meta import read_split_meta
 from taskexpert.errors import ConfigError, DataError
 from taskexpert.records import read_jsonl, write_jsonl
 from taskexpert.retrieval import Retriever, select_from_config
+from taskexpert.tasks import build_task
 
 N_TRAIN, N_VAL, N_TEST = 4, 2, 2
 LABELS = ["yes", "no", "maybe"]
@@ -246,7 +247,9 @@ def test_without_exclusions_the_copies_would_be_selected(task, server, tmp_path)
     cfg = rebase_config(task, server, tmp_path, "run", "retrieval.select.k=20")
     retrieval = retrieval_config(cfg)
     seeds = load_splits(cfg.data).train
-    selection = select_from_config(Retriever.from_config(retrieval), retrieval, seeds, [])
+    selection = select_from_config(
+        Retriever.from_config(retrieval), retrieval, seeds, [], build_task(cfg.task)
+    )
     assert copy_ids <= {record.passage.row_id for record in selection}
 
 

@@ -14,6 +14,7 @@ from taskexpert.data.loading import load_splits
 from taskexpert.errors import ConfigError
 from taskexpert.retrieval import Retriever, SentenceTransformerEmbedder, select_from_config
 from taskexpert.retrieval.__main__ import main
+from taskexpert.tasks import build_task
 
 BACKENDS = ["dense", "bm25", "hybrid"]
 SAMPLE_CORPUS = CONF_DIR.parent / "src" / "taskexpert" / "data" / "sample" / "corpus" / "passages.jsonl"
@@ -90,7 +91,7 @@ def test_minilm_selection_on_the_bundled_sample(tmp_path):
     splits = load_splits(cfg.data)
     copied = {"90000040", "90000057", "90000058"}  # ev-003, ev-001, ev-002 copy or reword these
     evaluation = [r for r in splits.validation + splits.test if r.id in copied]
-    selection = select_from_config(retriever, cfg.retrieval, splits.train, evaluation)
+    selection = select_from_config(retriever, cfg.retrieval, splits.train, evaluation, build_task(cfg.task))
     ids = [record.passage.row_id for record in selection]
     assert len(ids) == 5 and all(i.startswith("bm-") for i in ids)  # no copies, no cooking or football
     assert selection.excluded == {"evaluation_overlap": 2, "near_duplicate": 1, "duplicate_text": 0}

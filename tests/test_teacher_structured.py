@@ -60,11 +60,20 @@ def test_jobs_name_the_texts_their_answers_must_not_copy(tmp_path):
 
     seeds = seed_records(6)
     conf = __import__("conftest").CONF_DIR
+    from taskexpert.tasks import load_task
+
+    task = load_task("pubmedqa")
     rewrite = rewrite_jobs(
-        seeds[:2], PromptTemplate.load(conf / "prompts" / "rewrite.txt"), ["question", "context"]
+        task, seeds[:2], PromptTemplate.load(conf / "prompts" / "rewrite.txt"), ["question", "context"]
     )
     assert rewrite[0].copy_sources == (seeds[0].inputs["question"], seeds[0].inputs["context"])
-    new = new_jobs(seeds[:1], seeds, PromptTemplate.load(conf / "prompts" / "new.txt"), examples_per_prompt=3)
+    new = new_jobs(
+        task,
+        seeds[:1],
+        seeds,
+        PromptTemplate.load(conf / "prompts" / "new" / "classification.txt"),
+        examples_per_prompt=3,
+    )
     shown = [record.inputs["question"] for record in seeds if record.id in new[0].meta["example_ids"]]
     assert sorted(new[0].copy_sources) == sorted(shown) and len(shown) == 3
 

@@ -1,9 +1,9 @@
 """Generation jobs: one teacher request, the record it came from, and how its answer becomes a record.
 
-Dr. LLaMA's two ways of using a teacher:
-- rewrite: the teacher rewords chosen fields of a training record; everything else (context, label) is
-  inherited from the parent record, so the label stays;
-- new: the teacher writes a whole new record from a few training examples, asked for the seed's label.
+Dr. LLaMA's two ways of using a teacher, on any task (the fields are the task's, see task_fields.py):
+- rewrite: the teacher rewords chosen fields of a training record (default: the task's main field); everything
+  else (other inputs, the target) is inherited from the parent record, so the label stays;
+- new: the teacher writes a whole new record from a few training examples, asked for the seed's target.
 Other pipelines (LLM2LLM, ReBase) build their own jobs and reuse `generate_records`.
 Ids are deterministic (`<parent>-<source>-<sample>`), so a re-run produces the same ids.
 """
@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from taskexpert.augment.parsing import GENERATED_FIELDS
 from taskexpert.augment.prompts import PromptTemplate
+from taskexpert.augment.task_fields import TaskFields
 from taskexpert.errors import ConfigError, DataError
-from taskexpert.records import LEGACY_NAMES, Record, validate_record
+from taskexpert.records import Record, validate_record
+from taskexpert.tasks.task import Task
 from taskexpert.teachers.types import TeacherRequest
 
-REWRITABLE_FIELDS = ("question", "context", "long_answer")
-RECORD_PLACEHOLDERS = ("question", "context", "long_answer", "label")
+TASK_PLACEHOLDERS = ("description", "labels")  # every prompt may quote the task's description and label list
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class GenerationJob:
     record_id: str  # id of the record this job may produce
     source: str  # Record.source of the result: rewrite | new | llm2llm | rebase
     parent: Record  # the record the prompt was built from
-    fields: tuple[str, ...]  # fields the answer must contain
+    fields: tuple[str, ...]  # fields the answer must contain, under the task's names
     inherit: bool  # start from the parent's fields (rewrite) or from nothing (new)
     prompt_hash: str
     meta: dict[str, Any] = field(default_factory=dict, hash=False)
@@ -40,23 +40,32 @@ class GenerationJob:
         str, ...
     ] = ()  # the task's labels: an answer's `label` must be one of them (its schema's enum)
     copy_sources: tuple[str, ...] = ()  # texts the answer must reword, not copy (a rewrite's originals)
+    task: Task | None = field(default=None, hash=False, compare=False)  # whose names the answer uses
 
     def to_record(self, values: dict[str, str], teacher: str) -> Record:
-        """The record built from parsed answer `values` (input fields by name; `label`, `long_answer` and
-        `rationale` as the target, reference and rationale); raises DataError if it is not a valid record."""
+        """The record built from parsed answer `values` (named as the task names them: inputs, the target,
+        the reference, `rationale`); raises DataError if it is not a valid record of the task."""
+        if self.task is None:
+            raise ValueError(f"job {self.record_id} has no task: its answer's fields mean nothing")
+        names = TaskFields(self.task)
         inputs = dict(self.parent.inputs) if self.inherit else {}
         gold = {"target": self.parent.target, "reference": self.parent.reference} if self.inherit else {}
         gold.setdefault("reference", "")
         rationale = None
         for name, value in values.items():
-            name = LEGACY_NAMES.get(name, name)
-            if name in ("target", "reference"):
-                gold[name] = value
-            elif name == "rationale":
+            role = names.role(name)
+            if role == "input":
+                inputs[name] = value
+            elif role == "rationale":
                 rationale = value
             else:
-                inputs[name] = value
+                gold[role] = value
         where = f"teacher answer for {self.record_id}"
+        if names.target_from_reference and names.reference in values:
+            answer, parsed = self.task.kind.read_generated(self.task, gold["reference"])
+            if not parsed:
+                raise DataError(where, names.reference, "has no final answer the task's rule can read")
+            gold["target"] = answer
         record = Record(
             id=self.record_id,
             inputs=inputs,
@@ -69,12 +78,7 @@ class GenerationJob:
             meta={"prompt_hash": self.prompt_hash, "sample_index": self.request.sample_index, **self.meta},
         )
         validate_record(record, where)
-        for name in self.parent.inputs:  # every input field the parent has, non-empty
-            if not record.inputs.get(name, "").strip():
-                raise DataError(where, name, "is empty", f"every record needs a non-empty {name}")
-        if self.labels and record.target not in self.labels:
-            raise DataError(where, "label", f"has unknown label {record.target!r}")
-        return record
+        return self.task.validate(record, where)
 
 
 def check_fields(fields: Sequence[str], allowed: Sequence[str], key: str) -> tuple[str, ...]:
@@ -87,31 +91,49 @@ def check_fields(fields: Sequence[str], allowed: Sequence[str], key: str) -> tup
     return fields
 
 
-def record_values(record: Record) -> dict[str, str]:
-    return {name: record.text(name) for name in RECORD_PLACEHOLDERS}
+def task_values(task: Task, record: Record) -> dict[str, str]:
+    """What every prompt of a record may quote: the record's fields by the task's names, the task's
+    description and labels."""
+    return TaskFields(task).values(record) | {
+        "description": task.description,
+        "labels": ", ".join(task.labels),
+    }
+
+
+def task_placeholders(task: Task) -> set[str]:
+    names = TaskFields(task)
+    return {*names.inputs, names.target, *([names.reference] if names.reference else []), *TASK_PLACEHOLDERS}
+
+
+def quoted(fields: Sequence[str]) -> str:
+    return ", ".join(f'"{name}"' for name in fields)
 
 
 def rewrite_jobs(
+    task: Task,
     seeds: Sequence[Record],
     template: PromptTemplate,
-    fields: Sequence[str] = ("question",),
+    fields: Sequence[str] | None = None,
     n_per_seed: int = 1,
     sampling: dict[str, Any] | None = None,
 ) -> list[GenerationJob]:
-    """One job per seed and sample: reword `fields` of the seed, keep the rest (and the label)."""
-    fields = check_fields(fields, REWRITABLE_FIELDS, "method.rewrite.fields")
-    template.check({*RECORD_PLACEHOLDERS, "original_json", "fields", "first_field"})
+    """One job per seed and sample: reword `fields` of the seed (default: the task's main field), keep the
+    rest (and the label)."""
+    names = TaskFields(task)
+    fields = names.check(fields or [task.main_field], "method.rewrite.fields", names.rewritable)
+    template.check({*task_placeholders(task), "original_json", "fields", "first_field"})
     jobs = []
     for seed in seeds:
-        values = record_values(seed) | {
-            "original_json": json.dumps({name: seed.text(name) for name in fields}, ensure_ascii=False),
-            "fields": ", ".join(f'"{name}"' for name in fields),
+        seed_values = names.values(seed)
+        values = task_values(task, seed) | {
+            "original_json": json.dumps({name: seed_values[name] for name in fields}, ensure_ascii=False),
+            "fields": quoted(fields),
             "first_field": fields[0],
         }
         messages = template.render(values)
         for sample in range(n_per_seed):
             request = TeacherRequest.chat(messages, sample_index=sample, **(sampling or {}))
-            originals = tuple(seed.text(name) for name in fields)
+            originals = tuple(seed_values[name] for name in fields)
             jobs.append(
                 GenerationJob(
                     request,
@@ -122,46 +144,53 @@ def rewrite_jobs(
                     True,
                     template.hash,
                     copy_sources=originals,
+                    task=task,
                 )
             )
     return jobs
 
 
-def example_block(records: Sequence[Record]) -> str:
-    """Records as JSON lines, the way the `new` prompt shows its examples."""
+def example_block(task: Task, records: Sequence[Record]) -> str:
+    """Records as JSON lines under the task's names, the way prompts show examples."""
+    names = TaskFields(task)
+    shown = (*names.rewritable, names.target)
     return "\n".join(
-        json.dumps({name: r.text(name) for name in RECORD_PLACEHOLDERS}, ensure_ascii=False) for r in records
+        json.dumps({name: names.values(r)[name] for name in shown}, ensure_ascii=False) for r in records
     )
 
 
 def new_jobs(
+    task: Task,
     seeds: Sequence[Record],
     pool: Sequence[Record],
     template: PromptTemplate,
-    fields: Sequence[str] = ("question", "context", "long_answer", "label"),
+    fields: Sequence[str] | None = None,
     n_per_seed: int = 1,
     examples_per_prompt: int = 3,
     seed: int = 0,
     sampling: dict[str, Any] | None = None,
-    labels: Sequence[str] = (),
 ) -> list[GenerationJob]:
-    """One job per seed and sample: a new record asked for with the seed's label, shown the seed and
-    `examples_per_prompt - 1` other training records drawn (reproducibly) from `pool`."""
-    fields = check_fields(fields, GENERATED_FIELDS, "method.new.fields")
-    for required in ("question", "context", "label"):
-        if required not in fields:
-            raise ConfigError(f"method.new.fields must include {required!r}: a new record needs it")
+    """One job per seed and sample: a new record (default: every field of one, see TaskFields.record) asked
+    for with the seed's target, shown the seed and `examples_per_prompt - 1` other training records drawn
+    (reproducibly) from `pool`."""
+    names = TaskFields(task)
+    fields = names.check(fields or names.record, "method.new.fields")
+    names.check_complete(fields, "method.new.fields")
     if examples_per_prompt < 1:
         raise ConfigError(f"method.new.examples_per_prompt={examples_per_prompt} must be >= 1")
-    template.check({*RECORD_PLACEHOLDERS, "examples"})
+    template.check({*task_placeholders(task), "examples", "fields", "first_field"})
     jobs = []
     for parent in seeds:
         others = [record for record in pool if record.id != parent.id]
         for sample in range(n_per_seed):
             rng = random.Random(f"{seed}:{parent.id}:{sample}")  # str seeds are stable across processes
             shown = [parent, *rng.sample(others, min(examples_per_prompt - 1, len(others)))]
-            messages = template.render(record_values(parent) | {"examples": example_block(shown)})
-            request = TeacherRequest.chat(messages, sample_index=sample, **(sampling or {}))
+            values = task_values(task, parent) | {
+                "examples": example_block(task, shown),
+                "fields": quoted(fields),
+                "first_field": fields[0],
+            }
+            request = TeacherRequest.chat(template.render(values), sample_index=sample, **(sampling or {}))
             meta = {"example_ids": [record.id for record in shown], "requested_label": parent.target}
             jobs.append(
                 GenerationJob(
@@ -173,10 +202,9 @@ def new_jobs(
                     False,
                     template.hash,
                     meta,
-                    tuple(labels),
-                    copy_sources=tuple(
-                        record.text("question") for record in shown
-                    ),  # a new study, not a copy
+                    task.labels,
+                    copy_sources=tuple(record.text(task.main_field) for record in shown),  # new, not a copy
+                    task=task,
                 )
             )
     return jobs

@@ -26,7 +26,7 @@ from taskexpert.augment.contamination import write_guard_meta
 from taskexpert.augment.dedup import Deduplicator
 from taskexpert.augment.embeddings import SentenceEmbedder
 from taskexpert.augment.generation import GenerationResult, generate_records
-from taskexpert.augment.jobs import GenerationJob, record_values
+from taskexpert.augment.jobs import GenerationJob, quoted, task_placeholders, task_values
 from taskexpert.augment.llm2llm_state import (
     added_path,
     current_extra,
@@ -43,18 +43,24 @@ from taskexpert.augment.llm2llm_state import (
 )
 from taskexpert.augment.pipeline import build_filters
 from taskexpert.augment.prompts import PromptTemplate
+from taskexpert.augment.task_fields import TaskFields
 from taskexpert.data.loading import load_splits
 from taskexpert.data.splits import Splits
 from taskexpert.errors import ConfigError, DataError
 from taskexpert.records import Record, write_jsonl
-from taskexpert.tasks import build_task
+from taskexpert.tasks import Task, build_task
 from taskexpert.teachers import Teacher, build_teacher
 from taskexpert.teachers.types import TeacherRequest
 from taskexpert.utils.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
-GENERATED = ("question", "context", "long_answer", "label")
-PROMPT_PLACEHOLDERS = {"question", "context", "long_answer", "label", "rationale", "student_answer"}
+JOB_PLACEHOLDERS = {"rationale", "student_answer", "fields", "first_field", "original_json"}
+
+
+def prompt_placeholders(task: Task) -> set[str]:
+    """What an LLM2LLM prompt may quote: the wrong record's fields by the task's names, the task's description
+    and labels, its rationale (else its reference), the student's answer and the keys of the reply."""
+    return task_placeholders(task) | JOB_PLACEHOLDERS
 
 
 def llm2llm_settings(method: Any) -> dict[str, Any]:
@@ -74,23 +80,28 @@ def llm2llm_settings(method: Any) -> dict[str, Any]:
 
 
 def llm2llm_jobs(
+    task: Task,
     wrong: Sequence[tuple[Record, str]],
     template: PromptTemplate,
     n_per_wrong: int,
     iteration: int,
     sampling: dict[str, Any] | None = None,
-    labels: Sequence[str] = (),
 ) -> list[GenerationJob]:
-    """One job per wrong example and sample: a new record like it, asked for its gold label.
+    """One job per wrong example and sample: a whole new record of the task like it (a classification
+    record asked for the wrong one's gold label).
 
     The sample index counts on across iterations, so an example missed again draws fresh samples (and
     seeds) instead of the cached answer it got last time, which dedup would drop."""
-    template.check(PROMPT_PLACEHOLDERS)
+    template.check(prompt_placeholders(task))
+    fields = TaskFields(task).record
     jobs = []
     for record, student_answer in wrong:
-        values = record_values(record) | {
+        values = task_values(task, record) | {
             "rationale": record.rationale or record.reference or "(none given)",
             "student_answer": student_answer,
+            "original_json": json.dumps({n: record.inputs[n] for n in task.input_fields}, ensure_ascii=False),
+            "fields": quoted(fields),
+            "first_field": fields[0],
         }
         messages = template.render(values)
         for sample in range(n_per_wrong):
@@ -108,20 +119,22 @@ def llm2llm_jobs(
                     record_id,
                     "llm2llm",
                     record,
-                    GENERATED,
+                    fields,
                     False,
                     template.hash,
                     meta,
-                    tuple(labels),
+                    task.labels,
+                    task=task,
                 )
             )
     return jobs
 
 
 def wrong_examples(
-    predictions: dict[str, dict[str, Any]], candidates: Sequence[Record], where: Path
+    task: Task, predictions: dict[str, dict[str, Any]], candidates: Sequence[Record], where: Path
 ) -> list[tuple[Record, str]]:
-    """(record, the student's answer) for every candidate the student got wrong, in candidate order."""
+    """(record, the student's answer) for every candidate the student got wrong by the task's own test (a
+    label mismatch; an answer that is not the gold final answer, normalised), in candidate order."""
     wrong = []
     for record in candidates:
         row = predictions.get(record.id)
@@ -132,7 +145,7 @@ def wrong_examples(
                 f"has no training prediction for {record.id}",
                 "the whole training split must be scored (trainer.limit_test_batches=null)",
             )
-        if row["pred"] != record.target:
+        if not task.is_correct(str(row["pred"]), task.golds(record)):
             wrong.append((record, str(row["pred"])))
     return wrong
 
@@ -195,8 +208,7 @@ def _generate(
             record_filter.add_references(previous)
     method = cfg.method
     sampling = {"max_new_tokens": int(method.max_new_tokens)} if method.get("max_new_tokens") else {}
-    labels = build_task(cfg.task).labels
-    jobs = llm2llm_jobs(wrong, template, int(method.n_per_wrong), iteration, sampling, labels)
+    jobs = llm2llm_jobs(build_task(cfg.task), wrong, template, int(method.n_per_wrong), iteration, sampling)
     return generate_records(teacher, jobs, filters)
 
 
@@ -224,9 +236,10 @@ class Loop:
         predictions = read_train_predictions(self.run_dir, iteration)
         directory = iteration_dir(self.run_dir, iteration)
         where = directory / "predictions.jsonl"
-        wrong_seeds = wrong_examples(predictions, seeds, where)
+        task = build_task(self.cfg.task)
+        wrong_seeds = wrong_examples(task, predictions, seeds, where)
         wrong_generated = (
-            [] if self.settings["only_seed_errors"] else wrong_examples(predictions, extra, where)
+            [] if self.settings["only_seed_errors"] else wrong_examples(task, predictions, extra, where)
         )
         previous = [record for batch in self.added for record in batch]
         result = _generate(
@@ -250,7 +263,7 @@ def run_llm2llm(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     template = PromptTemplate.load(cfg.method.prompt, cfg.paths.get("prompts_dir"))
-    template.check(PROMPT_PLACEHOLDERS)
+    template.check(prompt_placeholders(build_task(cfg.task)))
     if not settings["from_scratch"] and cfg.get("peft") is None:
         raise ConfigError("method.from_scratch=false continues an adapter: it needs peft=lora or peft=prefix")
     seed_splits = load_splits(

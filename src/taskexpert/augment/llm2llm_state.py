@@ -30,6 +30,12 @@ HISTORY_FILE = "llm2llm_history.json"
 # Settings that change what an iteration produces: a run directory cannot mix them.
 SETTINGS_KEYS = ("n_per_wrong", "from_scratch", "only_seed_errors", "accumulate")
 EVAL_METRICS = ("val/acc", "val/macro_f1", "test/acc", "test/macro_f1", "train/acc", "train/macro_f1")
+# the answer and span kinds' metrics, in the history when the task has them
+OTHER_METRICS = tuple(
+    f"{split}/{name}"
+    for split in ("val", "test", "train")
+    for name in ("exact_match", "parse_failure_rate", "f1")
+)
 
 
 def iteration_dir(run_dir: Path, iteration: int) -> Path:
@@ -149,6 +155,7 @@ def history_entry(
         "teacher_seconds": stats["teacher_seconds"],
         "train_seconds": round(train_seconds, 3),
         **{name: metrics.get(name) for name in EVAL_METRICS},
+        **{name: metrics[name] for name in OTHER_METRICS if name in metrics},
         "global_step": metrics.get("global_step"),
     }
 

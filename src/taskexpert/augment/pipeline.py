@@ -25,6 +25,7 @@ from taskexpert.augment.label_judge import LabelConsistencyFilter, StudentJudge,
 from taskexpert.augment.progress import teacher_progress
 from taskexpert.augment.prompts import PromptTemplate
 from taskexpert.augment.report import log_to_wandb, print_summary, write_outputs
+from taskexpert.augment.task_fields import compared_fields
 from taskexpert.data.loading import load_splits
 from taskexpert.data.splits import Splits
 from taskexpert.errors import ConfigError
@@ -42,8 +43,9 @@ def _sampling_overrides(block: Any) -> dict[str, Any]:
 
 
 def build_jobs(cfg: DictConfig, seeds: list[Record], pool: list[Record]) -> list[GenerationJob]:
-    """The jobs of every method block present in `cfg.method` (rewrite, then new)."""
+    """The jobs of every method block present in `cfg.method` (rewrite, then new), on the task's fields."""
     method = cfg.method
+    task = build_task(cfg.task)
     blocks = [name for name in METHOD_BLOCKS if method.get(name) is not None]
     if not blocks:
         raise ConfigError(f"method {method.get('name')!r} has neither a `rewrite` nor a `new` block")
@@ -54,21 +56,22 @@ def build_jobs(cfg: DictConfig, seeds: list[Record], pool: list[Record]) -> list
         if int(block.n_per_seed) < 1:
             raise ConfigError(f"method.{name}.n_per_seed={block.n_per_seed} must be >= 1")
         template = PromptTemplate.load(block.prompt, prompts_dir)
+        fields = list(block.fields) if block.get("fields") else None  # null: the task's (see jobs.py)
         if name == "rewrite":
             jobs += rewrite_jobs(
-                seeds, template, list(block.fields), int(block.n_per_seed), _sampling_overrides(block)
+                task, seeds, template, fields, int(block.n_per_seed), _sampling_overrides(block)
             )
         else:
             jobs += new_jobs(
+                task,
                 seeds,
                 pool,
                 template,
-                list(block.fields),
+                fields,
                 int(block.n_per_seed),
                 int(block.examples_per_prompt),
                 int(cfg.seed),
                 _sampling_overrides(block),
-                build_task(cfg.task).labels,
             )
     return jobs
 
@@ -79,7 +82,7 @@ def build_filters(cfg: DictConfig, splits: Splits, teacher: Teacher, embedder) -
     filters: list[RecordFilter] = []
     if filters_cfg.dedup.enabled:
         dedup = Deduplicator(
-            list(filters_cfg.dedup.fields),
+            compared_fields(filters_cfg.dedup.fields, cfg.task),
             filters_cfg.dedup.near,
             float(filters_cfg.dedup.threshold),
             embedder,
@@ -164,7 +167,7 @@ def augment(cfg: DictConfig) -> dict[str, Any]:
     if cfg.diversity.enabled:
         div_cfg = cfg.diversity
         measure = embedder if div_cfg.embeddings else None
-        fields = list(div_cfg.fields)
+        fields = compared_fields(div_cfg.fields, cfg.task)
         stats["diversity"] = {
             "seeds": diversity_stats(seeds, fields, measure, int(div_cfg.max_items), int(cfg.seed)),
             "generated": diversity_stats(

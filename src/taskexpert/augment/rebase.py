@@ -4,9 +4,12 @@
 2. The top `retrieval.select.k` passages by the ReBase score (mean similarity to the seeds' inputs, the
    seeds' outputs and the task instruction), without passages that overlap or nearly duplicate a
    validation/test item (see taskexpert.retrieval.selection).
-3. One teacher job per passage (and sample): the passage is the context; the teacher writes the question,
-   a step-by-step rationale, the long answer and the label as JSON (conf/prompts/rebase.txt). Parsing,
-   filters and the cache are those of every other method (`generate_records`).
+3. One teacher job per passage (and sample): the teacher writes a record of the task from the passage as
+   JSON under the task's names (task_fields.py): its inputs, a step-by-step rationale, its reference if the
+   task has one and its label (one of the task's) or answer (conf/prompts/rebase/<kind>.txt). The passage
+   becomes the input field `method.passage_field` (default: the task's truncate field, e.g. an abstract as context);
+   a task without one (TREC, SST-2) has the teacher write every input from the passage. Parsing, filters and
+   the cache are those of every other method (`generate_records`).
 4. augmented.jsonl, augment_stats.json (with the retrieval numbers), augment_rejected.jsonl and
    retrieved.jsonl (the selected passages with provenance and scores) in the run directory.
 """
@@ -24,21 +27,22 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from taskexpert.augment.generation import generate_records
-from taskexpert.augment.jobs import GenerationJob, check_fields
-from taskexpert.augment.parsing import GENERATED_FIELDS
+from taskexpert.augment.jobs import GenerationJob, quoted, task_placeholders, task_values
 from taskexpert.augment.prompts import PromptTemplate
+from taskexpert.augment.task_fields import RATIONALE, TaskFields, compared_fields
 from taskexpert.errors import ConfigError
 from taskexpert.records import Record
 from taskexpert.retrieval import Retriever, Selection, select_from_config
 from taskexpert.retrieval.embedders import Embedder
-from taskexpert.retrieval.selection import RetrievedRecord
+from taskexpert.retrieval.selection import RetrievedRecord, instruction_of
+from taskexpert.tasks.task import Task
 from taskexpert.teachers.types import TeacherRequest
 from taskexpert.utils.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
 SOURCE = "rebase"
-PROMPT_PLACEHOLDERS = {"instruction", "examples", "passage", "fields"}
+PROMPT_PLACEHOLDERS = {"instruction", "examples", "passage", "fields", "first_field", "passage_use"}
 SAMPLING_KEYS = ("max_new_tokens", "temperature", "repetition_penalty")
 
 
@@ -90,30 +94,66 @@ def _plain(node: Any) -> Any:
 
 
 def example_block(
+    task: Task,
     retrieved: RetrievedRecord,
     seeds: Sequence[Record],
     count: int,
     context_words: int,
     rng: random.Random,
+    passage_field: str | None = None,
 ) -> tuple[str, list[str]]:
-    """Seed records as JSON lines, the seed nearest to the passage first; and their ids."""
+    """Seed records as JSON lines under the task's names, the seed nearest to the passage first; and their
+    ids. The passage field of an example is cut to `context_words` words, to keep prompts short."""
     if count < 1:
         return "", []
+    names = TaskFields(task)
     nearest = next((seed for seed in seeds if seed.id == retrieved.nearest_seed_id), seeds[0])
     others = [seed for seed in seeds if seed.id != nearest.id]
     shown = [nearest, *rng.sample(others, min(count - 1, len(others)))]
     lines = []
     for seed in shown:
-        context = " ".join(seed.text("context").split()[:context_words])
-        row = {"question": seed.text("question"), "context": context, "long_answer": seed.reference}
-        lines.append(json.dumps({**row, "label": seed.target}, ensure_ascii=False))
+        values = names.values(seed)
+        if passage_field:
+            values[passage_field] = " ".join(values[passage_field].split()[:context_words])
+        row = {name: values[name] for name in (*names.rewritable, names.target)}
+        lines.append(json.dumps(row, ensure_ascii=False))
     return "\n".join(lines), [seed.id for seed in shown]
 
 
-def passage_parent(retrieved: RetrievedRecord) -> Record:
-    """The retrieved passage as the parent a job inherits from: its text becomes the context."""
-    inputs = {"question": "", "context": retrieved.text}
+def passage_parent(retrieved: RetrievedRecord, task: Task, passage_field: str | None) -> Record:
+    """The retrieved passage as the parent a job inherits from: its text fills `passage_field`."""
+    inputs = {name: "" for name in task.input_fields}
+    if passage_field:
+        inputs[passage_field] = retrieved.text
     return Record(id=retrieved.passage.key, inputs=inputs, target="", source=SOURCE)
+
+
+def passage_field_of(task: Task, configured: str | None) -> str | None:
+    """The input field the passage becomes: as configured ("none" = no field), else the task's truncate
+    field (the long input, e.g. an abstract as context), else none."""
+    if configured in ("none", ""):
+        return None
+    field_name = configured or task.truncate_field
+    if field_name is not None and field_name not in task.input_fields:
+        raise ConfigError(
+            f"method.passage_field={field_name!r} is not an input of task {task.name}: use one of "
+            f"{', '.join(task.input_fields)}, or none"
+        )
+    return field_name
+
+
+def default_fields(task: Task, passage_field: str | None) -> tuple[str, ...]:
+    """A whole record but the passage field, with a rationale after the inputs."""
+    names = TaskFields(task)
+    inputs = [name for name in names.inputs if name != passage_field]
+    rest = [name for name in names.record if name not in names.inputs]
+    return (*inputs, RATIONALE, *rest)
+
+
+def passage_use(passage_field: str | None) -> str:
+    if passage_field:
+        return f'The text is the record\'s "{passage_field}": do not write that field.'
+    return "Draw the record from the text: its subject and facts come from the text."
 
 
 def provenance_meta(retrieved: RetrievedRecord, backend: str) -> dict[str, Any]:
@@ -128,53 +168,60 @@ def rebase_jobs(
     seeds: Sequence[Record],
     template: PromptTemplate,
     instruction: str,
-    fields: Sequence[str] = ("question", "rationale", "long_answer", "label"),
+    task: Task,
+    fields: Sequence[str] | None = None,
     n_per_passage: int = 1,
     examples_per_prompt: int = 1,
     example_context_words: int = 80,
     seed: int = 0,
     sampling: dict[str, Any] | None = None,
     backend: str = "dense",
-    labels: Sequence[str] = (),
+    passage_field: str | None = None,
 ) -> list[GenerationJob]:
-    """One job per selected passage and sample; the record keeps the passage as its context."""
-    fields = check_fields(fields, GENERATED_FIELDS, "method.fields")
-    for required in ("question", "label"):
-        if required not in fields:
-            raise ConfigError(f"method.fields must include {required!r}: the teacher writes it")
+    """One job per selected passage and sample; the record keeps the passage as its `passage_field`.
+    `fields` (default: default_fields) are the task's names the teacher writes."""
+    names = TaskFields(task)
+    fields = names.check(fields or default_fields(task, passage_field), "method.fields")
+    given = (passage_field,) if passage_field else ()
+    names.check_complete((*fields, *given), "method.fields")
     if n_per_passage < 1:
         raise ConfigError(f"method.n_per_passage={n_per_passage} must be >= 1")
     if examples_per_prompt < 0:
         raise ConfigError(f"method.examples_per_prompt={examples_per_prompt} must be >= 0")
-    template.check(PROMPT_PLACEHOLDERS)
-    keys = ", ".join(f'"{name}"' for name in fields)
+    template.check({*PROMPT_PLACEHOLDERS, *task_placeholders(task)})
     jobs = []
     for retrieved in selection:
-        parent = passage_parent(retrieved)
+        parent = passage_parent(retrieved, task, passage_field)
         rng = random.Random(f"{seed}:{parent.id}")  # str seeds are stable across processes
         examples, example_ids = example_block(
-            retrieved, seeds, examples_per_prompt, example_context_words, rng
+            task, retrieved, seeds, examples_per_prompt, example_context_words, rng, passage_field
         )
-        messages = template.render(
-            {"instruction": instruction, "examples": examples, "passage": retrieved.text, "fields": keys}
-        )
+        values = task_values(task, parent) | {
+            "instruction": instruction,
+            "examples": examples,
+            "passage": retrieved.text,
+            "fields": quoted(fields),
+            "first_field": fields[0],
+            "passage_use": passage_use(passage_field),
+        }
+        messages = template.render(values)
         meta = {**provenance_meta(retrieved, backend), "example_ids": example_ids}
-        # the record asks about the passage: it may quote the passage, not the examples' questions
-        shown_questions = tuple(seed.text("question") for seed in seeds if seed.id in example_ids)
+        # the record asks about the passage: it may quote the passage, not the examples' main field
+        shown = tuple(seed.text(task.main_field) for seed in seeds if seed.id in example_ids)
         for sample in range(n_per_passage):
             request = TeacherRequest.chat(messages, sample_index=sample, **(sampling or {}))
             record_id = f"{parent.id}-{SOURCE}-{sample}"
             jobs.append(
                 GenerationJob(
-                    request, record_id, SOURCE, parent, fields, True, template.hash, meta, tuple(labels),
-                    copy_sources=shown_questions,
+                    request, record_id, SOURCE, parent, fields, True, template.hash, meta, task.labels,
+                    copy_sources=shown, task=task,
                 )
             )  # fmt: skip
     return jobs
 
 
 def retrieval_stats(
-    retriever: Retriever, selection: Selection, retrieval: DictConfig, seconds: float
+    retriever: Retriever, selection: Selection, retrieval: DictConfig, seconds: float, instruction: str
 ) -> dict[str, Any]:
     """What the datastore held, which index was built or reused, what was selected and excluded."""
     scores = [record.score for record in selection]
@@ -189,7 +236,7 @@ def retrieval_stats(
         "fingerprint": retriever.datastore.fingerprint,
         "corpora": corpora,
         "index": {kind: "built" if fresh else "reused" for kind, fresh in retriever.built.items()},
-        "instruction": str(retrieval.select.instruction),
+        "instruction": instruction,
         "k": int(retrieval.select.k),
         "candidates": selection.candidates,
         "selected": len(selection),
@@ -238,26 +285,29 @@ def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, A
     splits = load_splits(cfg.data, task)
     seeds = pipeline.select_seeds(splits, method.get("max_seeds"))
     template = PromptTemplate.load(method.prompt, cfg.paths.get("prompts_dir"))
-    template.check(PROMPT_PLACEHOLDERS)  # a bad prompt fails before any index is built
+    template.check({*PROMPT_PLACEHOLDERS, *task_placeholders(task)})  # fails before any index is built
     retrieval = retrieval_config(cfg)
 
     retriever = Retriever.from_config(retrieval, embedder=embedder)
-    selection = select_from_config(retriever, retrieval, seeds, splits.validation + splits.test)
-    retrieval_numbers = retrieval_stats(retriever, selection, retrieval, time.perf_counter() - started)
+    instruction = instruction_of(retrieval, task)
+    selection = select_from_config(retriever, retrieval, seeds, splits.validation + splits.test, task)
+    seconds = time.perf_counter() - started
+    retrieval_numbers = retrieval_stats(retriever, selection, retrieval, seconds, instruction)
     write_retrieved(run_dir / str(method.retrieved_file), selection)
     jobs = rebase_jobs(
         selection,
         seeds,
         template,
-        str(retrieval.select.instruction),
-        list(method.fields),
+        instruction,
+        task,
+        list(method.fields) if method.get("fields") else None,
         int(method.n_per_passage),
         int(method.examples_per_prompt),
         int(method.example_context_words),
         int(cfg.seed),
         _sampling_overrides(method),
         retrieval_numbers["backend"],
-        task.labels,
+        passage_field_of(task, method.get("passage_field")),
     )
 
     dedup, diversity = cfg.filters.dedup, cfg.diversity
@@ -292,7 +342,7 @@ def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, A
     }
     if diversity.enabled:
         measure = sentence_embedder if diversity.embeddings else None
-        fields, limit = list(diversity.fields), int(diversity.max_items)
+        fields, limit = compared_fields(diversity.fields, cfg.task), int(diversity.max_items)
         stats["diversity"] = {
             "seeds": diversity_stats(seeds, fields, measure, limit, int(cfg.seed)),
             "generated": diversity_stats(result.records, fields, measure, limit, int(cfg.seed)),

@@ -57,13 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     from taskexpert.data.loading import load_splits
     from taskexpert.retrieval.retriever import Retriever
     from taskexpert.retrieval.selection import select_from_config
+    from taskexpert.tasks import build_task
 
     try:
         cfg = compose_retrieval_config(args.overrides, args.conf or default_conf_dir())
-        splits = load_splits(cfg.data)
+        task = build_task(cfg.task)
+        splits = load_splits(cfg.data, task)
         retriever = Retriever.from_config(cfg.retrieval)
         selection = select_from_config(
-            retriever, cfg.retrieval, splits.train, splits.validation + splits.test
+            retriever, cfg.retrieval, splits.train, splits.validation + splits.test, task
         )
     except TaskExpertError as error:
         print(f"error: {error}", file=sys.stderr)

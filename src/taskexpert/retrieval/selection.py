@@ -1,8 +1,8 @@
 """ReBase selection: the datastore passages most relevant to a task, scored as in ReBase.
 
-For every seed record two queries are made, its input (question + context) and its output
-(long answer, or "The answer is <label>." when there is none), plus one query for the task
-instruction. Each query retrieves its top `per_query_k` passages; their union is the candidate
+For every seed record two queries are made, its input (the task's input fields, joined) and its
+output (its reference, e.g. a long answer, or else the task's decision piece with its
+gold, e.g. "The answer type is HUM."), plus one query for the task instruction. Each query retrieves its top `per_query_k` passages; their union is the candidate
 pool. Each candidate gets
 
     score = mean(input_similarity, output_similarity, instruction_similarity)
@@ -35,6 +35,7 @@ from taskexpert.retrieval.exclusion import (
 )
 from taskexpert.retrieval.passages import Passage
 from taskexpert.retrieval.retriever import Retriever, settings_from
+from taskexpert.tasks.task import Task
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +112,19 @@ class Selection:
         )
 
 
-def seed_input(record: Record) -> str:
-    return " ".join(record.inputs.values())
+def seed_input(record: Record, task: Task | None = None) -> str:
+    """The input query: the task's input fields (all of the record's inputs without a task)."""
+    fields = task.input_fields if task is not None else tuple(record.inputs)
+    return " ".join(record.inputs.get(name, "") for name in fields)
 
 
-def seed_output(record: Record) -> str:
-    return record.reference.strip() or f"The answer is {record.target}."
+def seed_output(record: Record, task: Task | None = None) -> str:
+    """The output query: the reference, else the task's decision piece with the gold filled in."""
+    if record.reference.strip():
+        return record.reference.strip()
+    if task is None:
+        return f"The answer is {record.target}."
+    return task.prompt.decision.format(**{task.placeholder: record.target}).strip()
 
 
 def select_for_task(
@@ -126,17 +134,22 @@ def select_for_task(
     instruction: str,
     k: int,
     settings: SelectionSettings | None = None,
+    task: Task | None = None,
 ) -> Selection:
-    """The k passages with the best ReBase score for the task the seeds and instruction describe."""
+    """The k passages with the best ReBase score for the task the seeds and instruction describe;
+    `task` names the seeds' input fields and decision piece (see seed_input, seed_output)."""
     settings = settings or SelectionSettings()
     if not seeds:
         raise ConfigError("select_for_task needs at least one seed record")
     if not instruction or not instruction.strip():
-        raise ConfigError("retrieval.select.instruction is empty: describe the task in one sentence")
+        raise ConfigError(
+            "retrieval.select.instruction is empty: describe the task in one sentence (or set task.instruction)"
+        )
     if k < 1:
         raise ConfigError(f"retrieval.select.k must be at least 1, got {k}")
     index, datastore = retriever.index, retriever.datastore
-    queries = [seed_input(s) for s in seeds] + [seed_output(s) for s in seeds] + [instruction]
+    inputs = [seed_input(seed, task) for seed in seeds]
+    queries = inputs + [seed_output(seed, task) for seed in seeds] + [instruction]
     encoded = index.encode_queries(queries)
     evaluation_filter = EvaluationFilter(evaluation_records, settings.exclude, retriever.dense)
     reasons: dict[int, str] = {}  # excluded position -> why
@@ -221,14 +234,23 @@ def select_from_config(
     retrieval_cfg: Any,
     seeds: Sequence[Record],
     evaluation_records: Sequence[Record],
+    task: Task | None = None,
 ) -> Selection:
-    """`select_for_task` with instruction, k and settings from the `retrieval.select` config node."""
+    """`select_for_task` with k and settings from the `retrieval.select` config node; its instruction,
+    or when null the task's (task.instruction)."""
     select_cfg = retrieval_cfg.get("select") or {}
     return select_for_task(
         retriever,
         seeds,
         evaluation_records,
-        instruction=select_cfg.get("instruction") or "",
+        instruction=instruction_of(retrieval_cfg, task),
         k=int(select_cfg.get("k", 100)),
         settings=selection_settings_from_config(select_cfg),
+        task=task,
     )
+
+
+def instruction_of(retrieval_cfg: Any, task: Task | None) -> str:
+    """`retrieval.select.instruction`, or the task's when it is null."""
+    configured = (retrieval_cfg.get("select") or {}).get("instruction")
+    return str(configured or (task.instruction if task is not None else ""))

@@ -63,6 +63,11 @@ class Task:
     optimized_metric: str = "val/acc"
     eval_mode: str = "label"
     group_by: str | None = None  # a meta key: metrics are also reported per value (e.g. BBH's subtask)
+    description: str = ""  # what a record is, in a phrase: the teacher prompts of the methods quote it
+    reference_field: str | None = (
+        None  # the name a teacher writes the reference under (e.g. a worked solution)
+    )
+    instruction: str = ""  # the task in one sentence: ReBase's instruction query (default: the description)
 
     @property
     def placeholder(self) -> str:
@@ -185,6 +190,9 @@ def build_task(cfg: Mapping[str, Any]) -> Task:
         optimized_metric=str(cfg.get("optimized_metric") or "val/acc"),
         eval_mode=eval_mode,
         group_by=cfg.get("group_by"),
+        description=str(cfg.get("description") or f"{cfg['name']} examples"),
+        reference_field=cfg.get("reference_field"),
+        instruction=str(cfg.get("instruction") or cfg.get("description") or f"{cfg['name']} examples"),
     )
     check_eval_mode(task, eval_mode)
     kind.check(task)
