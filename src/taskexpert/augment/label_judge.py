@@ -88,9 +88,10 @@ class StudentJudge:
         from taskexpert.data.encoding import ExampleEncoder
         from taskexpert.data.prompts import PromptFormat
         from taskexpert.models.loading import load_model_and_tokenizer
+        from taskexpert.utils.hardware import inference_dtype
 
         run_cfg = OmegaConf.load(self.run_dir / ".hydra" / "config.yaml")
-        base, tokenizer = load_model_and_tokenizer(run_cfg.model)
+        base, tokenizer = load_model_and_tokenizer(run_cfg.model, inference_dtype(run_cfg.model.get("dtype")))
         self._model = PeftModel.from_pretrained(base, str(self.run_dir / "adapter")).eval()
         prompt = PromptFormat(**OmegaConf.to_container(run_cfg.prompt), target=run_cfg.data.target)
         self._encoder = ExampleEncoder(tokenizer, prompt, run_cfg.data.max_length, "label")

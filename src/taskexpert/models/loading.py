@@ -9,6 +9,7 @@ import torch
 from taskexpert.errors import ConfigError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+AUTO = "auto"  # model.dtype: the run's precision decides (see training/precision.py)
 
 
 def resolve_model_path(model_cfg: Any) -> str:
@@ -41,14 +42,17 @@ def load_tokenizer(model_cfg: Any, path: str | None = None):
     return tokenizer
 
 
-def load_model_and_tokenizer(model_cfg: Any):
-    """Returns (model, tokenizer). Safetensors are preferred and remote code is off unless the config allows it."""
+def load_model_and_tokenizer(model_cfg: Any, dtype: str | None = None):
+    """Returns (model, tokenizer). Safetensors are preferred and remote code is off unless the config allows it.
+    `dtype` (a resolved precision's weight dtype) wins over `model.dtype`; a `model.dtype` of `auto` that nobody
+    resolved loads float32, so callers that do not decide get the same numbers on every machine."""
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(model_cfg)
-    dtype_name = model_cfg.get("dtype", "float32")
+    dtype_name = dtype or model_cfg.get("dtype") or "float32"
+    dtype_name = "float32" if dtype_name == AUTO else dtype_name
     if dtype_name not in DTYPES:
-        raise ConfigError(f"model.dtype={dtype_name!r} is unknown: use one of {', '.join(DTYPES)}")
+        raise ConfigError(f"model.dtype={dtype_name!r} is unknown: use one of {AUTO}, {', '.join(DTYPES)}")
     tokenizer = load_tokenizer(model_cfg, path)
     model = AutoModelForCausalLM.from_pretrained(
         path,

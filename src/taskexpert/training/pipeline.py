@@ -22,6 +22,7 @@ from taskexpert.models.module import EvalSettings, OptimizerSettings, QAModule
 from taskexpert.models.sizing import estimate_size
 from taskexpert.training.config_logging import loggable_config
 from taskexpert.training.loggers import build_loggers, close_loggers
+from taskexpert.training.precision import resolve_precision
 from taskexpert.training.pruning import OptunaPruningCallback, TrialPruned, pruned_run_metrics
 from taskexpert.training.results import print_results, write_metrics, write_predictions, write_splits
 
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 
 def dry_run(cfg: DictConfig) -> dict[str, float]:
     """Sizes from the architecture alone: nothing is downloaded, nothing trains."""
-    size = estimate_size(cfg.model, cfg.peft, cfg.data.batch_size, cfg.data.max_length)
+    weights_dtype = resolve_precision(cfg.trainer, cfg.model, cfg.peft).weights_dtype
+    size = estimate_size(cfg.model, cfg.peft, cfg.data.batch_size, cfg.data.max_length, weights_dtype)
     summary = {
         "params/total": size.total_parameters,
         "params/trainable": size.trainable_parameters,
@@ -136,7 +138,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     splits = load_splits(cfg.data)
     write_splits(run_dir, splits.ids())
-    model, tokenizer = load_model_and_tokenizer(cfg.model)
+    precision = resolve_precision(cfg.trainer, cfg.model, cfg.peft)
+    log.info("precision: %s", precision.describe())
+    model, tokenizer = load_model_and_tokenizer(cfg.model, precision.weights_dtype)
     if cfg.get("init_adapter"):
         model = load_adapter(model, cfg.init_adapter)
     else:
@@ -155,6 +159,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     status = "failed"
     try:
         hyperparameters = loggable_config(cfg) | {"params/trainable": trainable, "params/total": total}
+        hyperparameters["precision"] = precision.name
         for logger in loggers:
             logger.log_hyperparams(hyperparameters)
         trainer: pl.Trainer = instantiate(
@@ -163,6 +168,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             callbacks=_callbacks(cfg, run_dir),
             default_root_dir=str(run_dir),
             enable_checkpointing=bool(cfg.checkpoint.enabled),
+            precision=precision.lightning,
             **_cluster_plugins(cfg),
         )
         model.train()  # from_pretrained leaves eval mode, and Lightning keeps submodules' modes as it finds them
@@ -171,7 +177,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 module, datamodule=datamodule, ckpt_path=_resume_path(cfg, run_dir), weights_only=True
             )
         except TrialPruned:  # keep what was measured, then let the sweeper record the trial as pruned
-            measured = {"params/trainable": trainable, "params/total": total}
+            measured = {"params/trainable": trainable, "params/total": total, "precision": precision.name}
             write_metrics(run_dir, pruned_run_metrics(trainer, module.results, **measured))
             raise
         if cfg.checkpoint.enabled:  # the callback misses the final state when max_steps ends an epoch early
@@ -194,6 +200,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "params/total": total,
             "global_step": trainer.global_step,
         }
+        metrics["precision"] = precision.name  # what `auto` chose on this machine
         for split_metrics in module.results.values():
             metrics.update(split_metrics)
         model.save_pretrained(run_dir / "adapter" if cfg.peft is not None else run_dir / "model")

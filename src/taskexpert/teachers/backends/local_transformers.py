@@ -18,6 +18,7 @@ from taskexpert.errors import ConfigError
 from taskexpert.teachers.backends.base import Backend, BackendCall, BackendResult
 from taskexpert.teachers.json_text import closes_json_object
 from taskexpert.teachers.sampling import Sampling, transformers_generate_kwargs
+from taskexpert.utils.hardware import inference_dtype
 
 log = logging.getLogger(__name__)
 CHAT_TEMPLATE_CHOICES = ("auto", True, False)
@@ -33,7 +34,7 @@ class TransformersBackend(Backend):
         source: str = "hub",
         tiny_architecture: str | None = None,
         revision: str | None = None,
-        dtype: str = "float32",
+        dtype: str = "auto",
         device: str = "cpu",
         batch_size: int = 4,
         use_chat_template: str | bool = "auto",
@@ -54,7 +55,7 @@ class TransformersBackend(Backend):
             "source": source,
             "tiny_architecture": tiny_architecture,
             "revision": revision,
-            "dtype": dtype,
+            "dtype": inference_dtype(dtype, device),  # auto: bf16 where the device has native bf16
             "trust_remote_code": trust_remote_code,
         }
         self.device = device
