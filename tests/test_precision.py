@@ -24,7 +24,7 @@ from taskexpert.data.prompts import PromptFormat
 from taskexpert.errors import ConfigError
 from taskexpert.models.adapters import apply_adapter, store_frozen_weights_in
 from taskexpert.models.label_scoring import answer_only_loss, score_labels
-from taskexpert.models.loading import load_model_and_tokenizer
+from taskexpert.models.loading import attention_implementation, load_model_and_tokenizer
 from taskexpert.records import LABELS
 from taskexpert.training.pipeline import train
 from taskexpert.training.precision import resolve_precision
@@ -126,6 +126,15 @@ def test_contradictory_precision_settings_are_refused(tmp_path, overrides, messa
         resolved(*overrides, tmp_path=tmp_path)
 
 
+def test_bf16_on_a_cpu_takes_eager_attention_unless_configured(cpu_with, tmp_path):
+    cpu_with("avx512_bf16")
+    assert resolved(tmp_path=tmp_path).attention == "eager"  # bf16-base
+    assert resolved("peft=none", tmp_path=tmp_path).attention == "eager"  # bf16-mixed computes in bf16 too
+    assert resolved("trainer.precision=32-true", tmp_path=tmp_path).attention is None  # transformers' sdpa
+    assert resolved("model.attn_implementation=sdpa", tmp_path=tmp_path).attention == "sdpa"
+    assert attention_implementation("auto", "bfloat16", "cuda") is None
+
+
 def test_lightning_short_names_and_explicit_choices_stay(tmp_path):
     assert resolved("trainer.precision=32", tmp_path=tmp_path).name == "32-true"
     explicit = resolved("trainer.precision=bf16-mixed", tmp_path=tmp_path)
@@ -142,7 +151,8 @@ def padded_batch(tokenizer):
 
 
 def fp32_and_bf16_base_twins(peft_overrides: list[str]):
-    """One adapter on an fp32 base and a deep copy of it with the frozen base cast to bf16."""
+    """One adapter on an fp32 base (sdpa attention) and a deep copy of it with the frozen base cast to bf16 and
+    eager attention, as bf16-base runs on a CPU."""
     import copy
 
     cfg = compose_config(["model=tiny_llama", *peft_overrides])
@@ -153,6 +163,8 @@ def fp32_and_bf16_base_twins(peft_overrides: list[str]):
         if "lora_B" in name:
             torch.nn.init.normal_(parameter, std=0.05)
     twin = store_frozen_weights_in(copy.deepcopy(model), torch.bfloat16)
+    twin.get_base_model().set_attn_implementation(attention_implementation("auto", "bfloat16", "cpu"))
+    assert twin.get_base_model().config._attn_implementation == "eager"
     return model, twin, tokenizer
 
 
@@ -212,7 +224,8 @@ def test_a_bf16_base_step_keeps_the_base_and_trains_fp32_adapter_and_optimizer_s
 
 def score_sample(run_dir, cfg, dtype: str) -> torch.Tensor:
     """Label log-probabilities of the whole bundled sample (60 records) with the run's adapter on a `dtype` base."""
-    base, tokenizer = load_model_and_tokenizer(cfg.model, dtype)
+    attention = attention_implementation("auto", dtype, "cpu")  # what the run itself used on this CPU
+    base, tokenizer = load_model_and_tokenizer(cfg.model, dtype, attention)
     model = PeftModel.from_pretrained(base, str(run_dir / "adapter")).eval()
     assert {p.dtype for n, p in model.named_parameters() if "lora_" in n} == {torch.float32}
     splits = load_splits(cfg.data)

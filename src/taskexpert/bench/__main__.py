@@ -41,6 +41,7 @@ def smoke_settings() -> BenchSettings:
         scaling_fixed_length=64,
         scaling_steps=1,
         matmul_size=256,
+        compile_backend="eager",
     )
 
 

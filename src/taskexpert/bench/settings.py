@@ -33,6 +33,9 @@ class BenchSettings:
     scaling_warmup_steps: int = 1
     scaling_steps: int = 3
     matmul_size: int = 2048
+    compile_backend: str = (
+        "inductor"  # torch.compile backend of the compiled arm (smoke runs: eager, no C++ build)
+    )
     seed: int = 0
 
     @property

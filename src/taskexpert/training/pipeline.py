@@ -140,7 +140,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     write_splits(run_dir, splits.ids())
     precision = resolve_precision(cfg.trainer, cfg.model, cfg.peft)
     log.info("precision: %s", precision.describe())
-    model, tokenizer = load_model_and_tokenizer(cfg.model, precision.weights_dtype)
+    model, tokenizer = load_model_and_tokenizer(cfg.model, precision.weights_dtype, precision.attention)
     if cfg.get("init_adapter"):
         model = load_adapter(model, cfg.init_adapter)
     else:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taskexpert.errors import ConfigError
+from taskexpert.models.loading import attention_implementation
 from taskexpert.utils.hardware import has_native_bf16, resolve_device
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ LIGHTNING_PRECISION = {
     "16-mixed": "16-mixed",
 }
 CHOICES = ("auto", *LIGHTNING_PRECISION)
+# what the matmuls compute in (32-true: the weights' own dtype)
+COMPUTE_DTYPE = {"bf16-base": "bfloat16", "bf16-mixed": "bfloat16", "16-mixed": "float16"}
 ALIASES = {"32": "32-true", "bf16": "bf16-mixed", "16": "16-mixed"}  # Lightning's short names
 WEIGHT_DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -42,9 +45,11 @@ class RunPrecision:
     lightning: str  # the Trainer's `precision` argument
     weights_dtype: str  # what the base model loads as: float32 | bfloat16 | float16
     reason: str  # why, for the log
+    attention: str | None = None  # attn_implementation for transformers; None = its default
 
     def describe(self) -> str:
-        return f"{self.name} (base weights {self.weights_dtype}; {self.reason})"
+        attention = self.attention or "default"
+        return f"{self.name} (base weights {self.weights_dtype}, {attention} attention; {self.reason})"
 
 
 def _requested(trainer_cfg: Any) -> str:
@@ -107,4 +112,6 @@ def resolve_precision(trainer_cfg: Any, model_cfg: Any, peft_cfg: Any) -> RunPre
                 "bf16-base on %s without native bf16: correct, but bf16 matmuls are emulated and slow", device
             )
     weights = model_dtype if model_dtype != "auto" else ("bfloat16" if name == "bf16-base" else "float32")
-    return RunPrecision(name=name, lightning=LIGHTNING_PRECISION[name], weights_dtype=weights, reason=reason)
+    compute = COMPUTE_DTYPE.get(name, weights)
+    attention = attention_implementation(model_cfg.get("attn_implementation"), compute, device)
+    return RunPrecision(name, LIGHTNING_PRECISION[name], weights, reason, attention)
