@@ -40,6 +40,10 @@ def _scale(settings: BenchSettings, name: str) -> dict:
 
 
 def run_task(settings: BenchSettings, name: str) -> dict:
+    if settings.threads:
+        import torch
+
+        torch.set_num_threads(settings.threads)
     kind = name.split(":", 1)[0]
     if kind == "train":
         return _train(settings, name)

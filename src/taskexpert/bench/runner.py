@@ -69,6 +69,8 @@ class Runner:
         self.settings_path = work_dir / "settings.json"
         settings.save(self.settings_path)
         self.runs: list[TaskRun] = []
+        # OpenMP threads spin at barriers: on a busy machine fewer threads than cores degrade less
+        self.thread_env = {"OMP_NUM_THREADS": str(settings.threads)} if settings.threads else {}
 
     def run(self, task: str, round_number: int) -> TaskRun:
         stem = f"{task.replace(':', '-')}-{round_number}"
@@ -95,7 +97,7 @@ class Runner:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=os.environ | CHILD_ENV,
+                env=os.environ | CHILD_ENV | self.thread_env,
             )
             _, status, usage = os.wait4(child.pid, 0)
             child.returncode = os.waitstatus_to_exitcode(status)
