@@ -270,3 +270,32 @@ def test_adapters_trained_in_one_precision_load_and_score_in_the_other(tmp_path,
     test_rows = [row for row in predictions if row["split"] == "test"]
     test_scores = own[-16:]  # the sample's test split is its last 16 records
     assert [row["pred"] for row in test_rows] == [LABELS[i] for i in test_scores.argmax(-1)]
+
+
+@pytest.mark.parametrize(
+    ("precision", "overrides"),
+    [
+        ("bf16-base", ["peft=lora", "eval.mode=generate"]),
+        ("bf16-base", ["peft=prefix", "peft.num_virtual_tokens=8", "eval.mode=generate"]),
+        ("bf16-mixed", ["peft=lora"]),
+    ],
+    ids=["bf16-base-lora-generate", "bf16-base-prefix-generate", "bf16-mixed-lora"],
+)
+def test_a_run_trains_and_evaluates_in_each_bf16_precision(tmp_path, precision, overrides):
+    cfg = compose_config(
+        [
+            "model=tiny_llama",
+            *FAST,
+            *overrides,
+            f"trainer.precision={precision}",
+            "trainer.max_steps=1",
+            "eval.max_new_tokens=4",
+        ],
+        tmp_path,
+    )
+    metrics = train(cfg)
+    assert metrics["precision"] == precision
+    assert 0.0 <= metrics["test/acc"] <= 1.0
+    if cfg.eval.mode == "generate":  # decoding ran: every row carries its generated text
+        rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+        assert rows and all("generated" in row for row in rows)
