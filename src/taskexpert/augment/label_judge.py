@@ -88,10 +88,13 @@ class StudentJudge:
         from taskexpert.data.encoding import ExampleEncoder
         from taskexpert.data.prompts import PromptFormat
         from taskexpert.models.loading import load_model_and_tokenizer
-        from taskexpert.utils.hardware import inference_dtype
+        from taskexpert.training.precision import resolve_precision
 
         run_cfg = OmegaConf.load(self.run_dir / ".hydra" / "config.yaml")
-        base, tokenizer = load_model_and_tokenizer(run_cfg.model, inference_dtype(run_cfg.model.get("dtype")))
+        precision = resolve_precision(run_cfg.trainer, run_cfg.model, run_cfg.peft)  # score as the run scored
+        base, tokenizer = load_model_and_tokenizer(
+            run_cfg.model, precision.weights_dtype, precision.attention
+        )
         self._model = PeftModel.from_pretrained(base, str(self.run_dir / "adapter")).eval()
         prompt = PromptFormat(**OmegaConf.to_container(run_cfg.prompt), target=run_cfg.data.target)
         self._encoder = ExampleEncoder(tokenizer, prompt, run_cfg.data.max_length, "label")
