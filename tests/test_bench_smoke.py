@@ -8,8 +8,9 @@ import pytest
 
 from taskexpert.bench.__main__ import main, smoke_settings
 from taskexpert.bench.report import GENERATED_HEADINGS
+from taskexpert.bench.report_precision import PRECISION_HEADING
 from taskexpert.bench.runner import Runner
-from taskexpert.bench.tasks import EVAL_TASKS, FRAMEWORK_TITLES, training_arms
+from taskexpert.bench.tasks import FRAMEWORK_TITLES, eval_tasks, precision_arms, training_arms
 from taskexpert.utils.markdown_sections import update_sections
 
 
@@ -23,14 +24,38 @@ def test_smoke_run_reports_every_arm(tmp_path):
     assert "## Someone else's section\n\nKeep me.\n" in report
     for heading in GENERATED_HEADINGS:
         assert heading in report
-    for arm in training_arms(with_bf16=False):
+    for arm in [*training_arms(with_bf16=False), *precision_arms(with_bf16=False)]:
         assert arm.title in report
     for title in FRAMEWORK_TITLES.values():
         assert title in report
-    for task in EVAL_TASKS:
-        assert f"| {task.split(':')[1]} |" in report
+    for adapter in ("lora", "prefix"):
+        assert f"| {adapter} | fp32 |" in report
+    assert "bf16 arms not measured" in report
     runs = json.loads((tmp_path / "work" / "results.json").read_text())["runs"]
-    assert {run["task"] for run in runs} >= {arm.name for arm in training_arms(with_bf16=False)}
+    expected = [*training_arms(with_bf16=False), *precision_arms(with_bf16=False)]
+    assert {run["task"] for run in runs} >= {arm.name for arm in expected} | set(eval_tasks(False))
+
+
+def test_smoke_run_of_the_bf16_arms(tmp_path):
+    """`--bf16 always` on the tiny model: every bf16 arm and bf16 evaluation runs and reaches its section."""
+    out = tmp_path / "BENCHMARKS.md"
+    argv = ["--smoke", "--in-process", "--bf16", "always", "--parts", "precision"]
+    assert main([*argv, "--out", str(out), "--work-dir", str(tmp_path / "work")]) == 0
+
+    report = out.read_text(encoding="utf-8")
+    section = report[report.index(PRECISION_HEADING) :]
+    assert "## Speed benchmark: machine, versions, settings" not in report  # described inside the section
+    for arm in precision_arms(with_bf16=True):
+        assert arm.title in section
+    assert "bf16-base: at least 2x the Trainer's bf16:" in section
+    assert "| lora | fp32 |" not in section and "bf16 against fp32" in section
+    results = json.loads((tmp_path / "work" / "results.json").read_text())
+    evaluation = next(run["result"] for run in results["runs"] if run["task"] == "eval:lora:fp32,bf16")
+    assert set(evaluation["by_precision"]) == {"fp32", "bf16"}
+    assert 0.0 <= evaluation["bf16_vs_fp32"]["label_agreement"] <= 1.0
+    trained = {run["task"]: run["result"] for run in results["runs"] if run["task"].startswith("train:")}
+    assert trained["train:lightning:lora:bf16-base"]["precision"] == "bf16-base"
+    assert trained["train:lightning:lora:bf16-mixed"]["precision"] == "bf16-mixed"
 
 
 def test_a_task_runs_in_its_own_process_with_its_peak_memory(tmp_path):

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from taskexpert.models.adapters import build_peft_config
 from taskexpert.models.sizing import meta_model
+from taskexpert.training.precision import resolve_precision
 
 GROUPS = {
     group.name: sorted(path.stem for path in group.glob("*.yaml"))
@@ -74,8 +75,9 @@ def test_trainer_options_are_lightning_trainer_arguments(option, tmp_path):
     assert get_class(cfg.trainer._target_) is pl.Trainer
     accepted = set(inspect.signature(pl.Trainer.__init__).parameters)
     assert set(cfg.trainer) - {"_target_"} <= accepted
-    if option in ("cpu", "fast"):
-        trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    if option in ("cpu", "fast"):  # precision: the pipeline passes Lightning the one resolved for the run
+        precision = resolve_precision(cfg.trainer, cfg.model, cfg.peft).lightning
+        trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, precision=precision)
         assert trainer.max_epochs == cfg.trainer.max_epochs
     else:
         # No GPU on this machine: a GPU Trainer cannot be built here, but its strategy object can.

@@ -92,6 +92,7 @@ class StudentJudge:
         from taskexpert.data.encoding import ExampleEncoder
         from taskexpert.models.loading import load_model_and_tokenizer
         from taskexpert.tasks import build_task
+        from taskexpert.training.precision import resolve_precision
 
         run_cfg = OmegaConf.load(self.run_dir / ".hydra" / "config.yaml")
         if "task" not in run_cfg:
@@ -100,7 +101,10 @@ class StudentJudge:
                 "train the judge again with this version"
             )
         task = build_task(run_cfg.task)
-        base, tokenizer = load_model_and_tokenizer(run_cfg.model)
+        precision = resolve_precision(run_cfg.trainer, run_cfg.model, run_cfg.peft)  # score as the run scored
+        base, tokenizer = load_model_and_tokenizer(
+            run_cfg.model, precision.weights_dtype, precision.attention
+        )
         self._model = PeftModel.from_pretrained(base, str(self.run_dir / "adapter")).eval()
         self._encoder = ExampleEncoder(
             tokenizer, task, run_cfg.data.max_length, "label", target=run_cfg.data.target

@@ -2,6 +2,7 @@
 
 python -m taskexpert.bench                        # SmolLM2-135M, 3 rounds of every arm (about 65 minutes on 2 idle cores)
 python -m taskexpert.bench --parts eval           # one part only; its sections are replaced, the rest kept
+python -m taskexpert.bench --parts precision      # bf16 against fp32, training and evaluation (about 40 minutes)
 python -m taskexpert.bench --smoke --out /tmp/b.md  # tiny model, one step per arm: checks the plumbing only
 """
 
@@ -41,6 +42,7 @@ def smoke_settings() -> BenchSettings:
         scaling_fixed_length=64,
         scaling_steps=1,
         matmul_size=256,
+        compile_backend="eager",
     )
 
 
@@ -51,7 +53,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, help="rounds of every arm (default 3)")
     parser.add_argument("--steps", type=int, help="measured optimizer steps per training arm (default 8)")
     parser.add_argument("--warmup", type=int, help="warm-up optimizer steps before the clock (default 2)")
-    parser.add_argument("--bf16", choices=["auto", "always", "never"], help="bf16-mixed arms (default auto)")
+    parser.add_argument(
+        "--bf16", choices=["auto", "always", "never"], help="bf16 arms (default auto: where bf16 is native)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads per task (default: all cores; 1 is steadier on a busy machine)",
+    )
     parser.add_argument(
         "--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}"
     )
@@ -73,6 +82,7 @@ def settings_from(args: argparse.Namespace) -> BenchSettings:
         ("steps", "measured_steps"),
         ("warmup", "warmup_steps"),
         ("bf16", "bf16"),
+        ("threads", "threads"),
     ):
         if getattr(args, option) is not None:
             setattr(settings, field_name, getattr(args, option))
@@ -93,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     results = run_benchmark(settings, work_dir, parts, say=say, isolate=not args.in_process)
+    machine = machine_info()
+    machine["torch_threads"] = settings.threads or machine["torch_threads"]
     environment = {
-        "machine": machine_info(),
+        "machine": machine,
         "versions": versions(),
         "data": data_profile(settings),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -29,8 +29,9 @@ def peft_config(settings: BenchSettings, peft: str):
     raise ValueError(f"unknown adapter {peft!r}")
 
 
-def load_peft_model(settings: BenchSettings, peft: str):
-    """The usual recipe: `from_pretrained` in fp32, then `get_peft_model`."""
+def load_peft_model(settings: BenchSettings, peft: str, dtype: torch.dtype = torch.float32):
+    """The usual recipe: `from_pretrained` in fp32 (or the given dtype), then `get_peft_model` (which keeps the
+    adapter in fp32)."""
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -38,7 +39,7 @@ def load_peft_model(settings: BenchSettings, peft: str):
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     return get_peft_model(model, peft_config(settings, peft)), tokenizer
 
 
@@ -60,7 +61,8 @@ def run(settings: BenchSettings, peft: str, precision: str) -> dict:
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
 
     torch.manual_seed(settings.seed)
-    model, tokenizer = load_peft_model(settings, peft)
+    base_dtype = torch.bfloat16 if precision == "bf16-base" else torch.float32
+    model, tokenizer = load_peft_model(settings, peft, base_dtype)
     rows = [
         {"input_ids": e.input_ids, "attention_mask": [1] * len(e.input_ids), "labels": e.labels}
         for e in encoded_training_examples(tokenizer, settings)
@@ -84,7 +86,8 @@ def run(settings: BenchSettings, peft: str, precision: str) -> dict:
             save_strategy="no",
             report_to="none",
             use_cpu=True,
-            bf16=precision == "bf16",
+            bf16=precision
+            in ("bf16-base", "bf16-mixed"),  # autocast; with a bf16 base only the adapter is cast
             dataloader_num_workers=0,
             disable_tqdm=True,
             seed=settings.seed,

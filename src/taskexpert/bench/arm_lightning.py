@@ -19,8 +19,10 @@ from taskexpert.models.adapters import adapter_name, apply_adapter
 from taskexpert.models.loading import load_model_and_tokenizer
 from taskexpert.training.loggers import build_loggers
 from taskexpert.training.pipeline import build_data_and_module
+from taskexpert.training.precision import resolve_precision
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"  # the repository's Hydra configs
+TRAINER_PRECISION = {"fp32": "32-true", "bf16-base": "bf16-base", "bf16-mixed": "bf16-mixed"}
 
 
 def compose_train_config(overrides: list[str], run_dir: Path) -> DictConfig:
@@ -46,7 +48,7 @@ def config_overrides(
         f"peft={peft}",
         "trainer=cpu",
         "logger=csv",
-        f"trainer.precision={'bf16-mixed' if precision == 'bf16' else '32-true'}",
+        f"trainer.precision={TRAINER_PRECISION[precision]}",
         f"trainer.max_steps={steps}",
         "trainer.max_epochs=1",
         "trainer.limit_val_batches=0",
@@ -75,15 +77,33 @@ class StepClock(pl.Callback):
         self.step_log.step_done()
 
 
+def compile_decoder_blocks(model, backend: str = "inductor") -> int:
+    """torch.compile each transformer block (the same code repeats, so it compiles once per shape family);
+    the adapter layers inside are compiled with them. Returns how many blocks."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    blocks = base.get_decoder().layers
+    for block in blocks:
+        block.compile(backend=backend)
+    return len(blocks)
+
+
 def train_lightning(
-    cfg: DictConfig, splits: Splits, warmup_steps: int, answer_only_logits: bool = True
+    cfg: DictConfig,
+    splits: Splits,
+    warmup_steps: int,
+    answer_only_logits: bool = True,
+    compile_backend: str | None = None,
 ) -> dict:
     """Fit for `cfg.trainer.max_steps` steps and return the clock's summary.
-    `answer_only_logits=False` computes the loss the way the module did before (logits at every position)."""
+    `answer_only_logits=False` computes the loss the way the module did before (logits at every position);
+    `compile_backend` puts the decoder blocks under torch.compile (compilation happens in the warm-up steps)."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     run_dir = Path(cfg.paths.run_dir)
-    model, tokenizer = load_model_and_tokenizer(cfg.model)
+    precision = resolve_precision(cfg.trainer, cfg.model, cfg.peft)  # as the pipeline does
+    model, tokenizer = load_model_and_tokenizer(cfg.model, precision.weights_dtype, precision.attention)
     model = apply_adapter(model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")))
+    if compile_backend:
+        compile_decoder_blocks(model, compile_backend)
     datamodule, module = build_data_and_module(cfg, model, tokenizer, splits)
     module.answer_only_logits = module.answer_only_logits and answer_only_logits
     log = StepLog(warmup_steps)
@@ -93,6 +113,7 @@ def train_lightning(
         callbacks=[StepClock(log)],
         default_root_dir=str(run_dir),
         enable_checkpointing=False,
+        precision=precision.lightning,
     )
     model.train()
     datamodule.setup("fit")  # tokenization happens here, before the clock, as in a real run
@@ -104,14 +125,21 @@ def train_lightning(
         else {"prefixtuning": "prefix"}.get(adapter_name(cfg.peft), adapter_name(cfg.peft))
     )
     prefix_tokens = cfg.peft.get("num_virtual_tokens", 0) if cfg.peft is not None else 0
-    return log.summary() | {"dims": model_dims(model, method, prefix_tokens)}
+    return log.summary() | {"dims": model_dims(model, method, prefix_tokens), "precision": precision.name}
 
 
-def run(settings: BenchSettings, peft: str, precision: str, answer_only_logits: bool = True) -> dict:
+def run(
+    settings: BenchSettings,
+    peft: str,
+    precision: str,
+    answer_only_logits: bool = True,
+    compiled: bool = False,
+) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-lightning-") as run_dir:
         overrides = config_overrides(
             settings, peft, precision, settings.batch_size, settings.max_length, settings.total_steps
         )
         cfg = compose_train_config(overrides, Path(run_dir))
         splits = as_splits(training_records(settings))
-        return train_lightning(cfg, splits, settings.warmup_steps, answer_only_logits)
+        backend = settings.compile_backend if compiled else None
+        return train_lightning(cfg, splits, settings.warmup_steps, answer_only_logits, backend)

@@ -51,7 +51,7 @@ def run(settings: BenchSettings, peft: str, precision: str) -> dict:
         if step == settings.total_steps:
             break
         log.batch_seen(batch_shape(batch, head="all"))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
             loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -20,6 +20,8 @@ def _train(settings: BenchSettings, name: str) -> dict:
     arm = TrainArm.parse(name)
     if arm.framework == "lightning_full_logits":
         return arm_lightning.run(settings, arm.peft, arm.precision, answer_only_logits=False)
+    if arm.framework == "lightning_compiled":
+        return arm_lightning.run(settings, arm.peft, arm.precision, compiled=True)
     runner = {"lightning": arm_lightning, "hf_trainer": arm_hf_trainer, "pad512": arm_pad_loop}[arm.framework]
     return runner.run(settings, arm.peft, arm.precision)
 
@@ -38,6 +40,10 @@ def _scale(settings: BenchSettings, name: str) -> dict:
 
 
 def run_task(settings: BenchSettings, name: str) -> dict:
+    if settings.threads:
+        import torch
+
+        torch.set_num_threads(settings.threads)
     kind = name.split(":", 1)[0]
     if kind == "train":
         return _train(settings, name)
@@ -45,8 +51,9 @@ def run_task(settings: BenchSettings, name: str) -> dict:
         return _scale(settings, name)
     if kind == "eval":
         from taskexpert.bench import arm_eval
+        from taskexpert.bench.tasks import parse_eval_task
 
-        return arm_eval.run(settings, name.split(":")[1])
+        return arm_eval.run(settings, *parse_eval_task(name))
     if kind == "matmul":
         from taskexpert.bench import arm_matmul
 

@@ -49,6 +49,7 @@ class StepLog:
     stamps: list[float] = field(default_factory=list)
     shapes: list[BatchShape] = field(default_factory=list)
     rss_after_setup_mb: float = 0.0
+    setup_done_at: float | None = None  # the clock reading when setup ended and the first step began
 
     def batch_seen(self, shape: BatchShape) -> None:
         self.shapes.append(shape)
@@ -67,7 +68,13 @@ class StepLog:
             measured, seconds = measured[1:], self.stamps[-1] - self.stamps[0]
         tokens = sum(s.real_tokens for s in measured)
         padded = sum(s.rows * s.width for s in measured)
+        warmup = (
+            self.stamps[self.warmup_steps - 1] - self.setup_done_at
+            if self.warmup_steps and self.setup_done_at
+            else None
+        )
         return {
+            "warmup_seconds": warmup,  # the warm-up steps, compilation included where there is one
             "measured_steps": len(measured),
             "seconds": seconds,
             "real_tokens": tokens,
@@ -109,6 +116,7 @@ def reset_peak_rss() -> None:
 def mark_setup_done(log: StepLog) -> None:
     log.rss_after_setup_mb = rss_mb()
     reset_peak_rss()
+    log.setup_done_at = time.perf_counter()
 
 
 def set_seed(seed: int) -> None:

@@ -2,76 +2,34 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
-from taskexpert.bench.flops import executed_flops, useful_flops
-from taskexpert.bench.stats import median, paired_ratios, ratio_text, with_spread
-from taskexpert.bench.tasks import MATMUL_TASK, TrainArm, scaling_points, scaling_task
+from taskexpert.bench.report_eval import EVAL_HEADING, eval_section
+from taskexpert.bench.report_precision import PRECISION_HEADING, precision_section
+from taskexpert.bench.results_view import (
+    Results,
+    arm_flops,
+    baseline_b,
+    baseline_c,
+    padding_share,
+    ratio_cell,
+    run_note,
+    step_seconds,
+    verdict,
+)
+from taskexpert.bench.stats import median, paired_ratios, with_spread
+from taskexpert.bench.tasks import MATMUL_TASK, TrainArm, scaling_points, scaling_task, training_arms
 
 SETUP_HEADING = "## Speed benchmark: machine, versions, settings"
 TRAINING_HEADING = "## Training throughput and memory"
-EVAL_HEADING = "## Evaluation throughput"
 MACHINE_HEADING = "## How close to the machine"
 SCALING_HEADING = "## Scaling with batch size and sequence length"
-GENERATED_HEADINGS = (SETUP_HEADING, TRAINING_HEADING, EVAL_HEADING, MACHINE_HEADING, SCALING_HEADING)
-
-
-class Results:
-    """Runs grouped by task, in round order."""
-
-    def __init__(self, results: dict) -> None:
-        self.raw = results
-        self.by_task: dict[str, list[dict]] = defaultdict(list)
-        for run in results["runs"]:
-            self.by_task[run["task"]].append(run)
-
-    def has(self, task: str) -> bool:
-        return task in self.by_task
-
-    def values(self, task: str, key: str) -> list[float]:
-        return [run["result"][key] for run in self.by_task.get(task, [])]
-
-    def peaks(self, task: str) -> list[float]:
-        return [run["peak_rss_mb"] for run in self.by_task.get(task, [])]
-
-    def training_arms(self) -> list[TrainArm]:
-        return [TrainArm.parse(task) for task in self.by_task if task.startswith("train:")]
-
-
-def _baseline_b(arm: TrainArm) -> str:
-    return TrainArm("hf_trainer", arm.peft, arm.precision).name
-
-
-def _baseline_c(arm: TrainArm) -> str | None:
-    return TrainArm("pad512", "lora", "fp32").name if (arm.peft, arm.precision) == ("lora", "fp32") else None
-
-
-def _ratio_cell(results: Results, task: str, baseline: str | None, key: str = "tokens_per_second") -> str:
-    if baseline is None or not results.has(baseline):
-        return "—"
-    if key == "peak_rss_mb":
-        return ratio_text(paired_ratios(results.peaks(task), results.peaks(baseline)))
-    return ratio_text(paired_ratios(results.values(task, key), results.values(baseline, key)))
-
-
-def _padding_share(results: Results, task: str) -> str:
-    runs = results.by_task[task]
-    shares = [1 - run["result"]["real_tokens"] / run["result"]["padded_tokens"] for run in runs]
-    return f"{100 * median(shares):.0f}%"
-
-
-def _step_seconds(results: Results, task: str) -> list[float]:
-    return [run["result"]["seconds"] / run["result"]["measured_steps"] for run in results.by_task[task]]
-
-
-def run_note(results: Results, prefixes: tuple[str, ...]) -> str:
-    """When, with which command, and under what load a section's figures were taken."""
-    loads = [run["load_before"] for run in results.raw["runs"] if run["task"].startswith(prefixes)]
-    meta = results.raw["meta"]
-    return (
-        f"Measured {meta['date']} with `{meta['command']}`; 1-minute load average at the start of these runs: "
-        f"{with_spread(loads, 2)} on {meta['cores']} cores (other work on the machine included)."
-    )
+GENERATED_HEADINGS = (
+    SETUP_HEADING,
+    TRAINING_HEADING,
+    EVAL_HEADING,
+    MACHINE_HEADING,
+    SCALING_HEADING,
+    PRECISION_HEADING,
+)
 
 
 def setup_section(results: Results, environment: dict) -> str:
@@ -124,32 +82,26 @@ def training_section(results: Results) -> str:
         "",
         "Real (non-padding) tokens trained per second and the peak resident memory of the whole process "
         "(from the kernel's accounting of the child, model loading included). (b) is the baseline of each adapter "
-        "and precision; (c) exists for LoRA in fp32. (a0) is this project before its loss computed logits only at "
-        "answer positions.",
+        "and precision (for bf16 arms the Trainer's `bf16=True` on an fp32 base); (c) exists for LoRA in fp32. (a0) is "
+        "this project before its loss computed logits only at answer positions. Precisions: `fp32` = "
+        "`trainer.precision=32-true`; `bf16-base` = the frozen base stored in bf16, fp32 adapter, optimizer and loss; "
+        "`bf16-mixed` = fp32 weights under autocast.",
         "",
         run_note(results, ("train:",)),
         "",
         "| arm | real tokens/s | vs (b) | vs (c) | peak RSS MiB | RSS vs (b) | padding | s/step |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for arm in results.training_arms():
+    for arm in results.training_arms(training_arms(results.raw["bf16_measured"])):
         task = arm.name
         lines.append(
             f"| {arm.title} | {with_spread(results.values(task, 'tokens_per_second'), 1)} "
-            f"| {_ratio_cell(results, task, _baseline_b(arm))} | {_ratio_cell(results, task, _baseline_c(arm))} "
-            f"| {with_spread(results.peaks(task))} | {_ratio_cell(results, task, _baseline_b(arm), 'peak_rss_mb')} "
-            f"| {_padding_share(results, task)} | {with_spread(_step_seconds(results, task), 1)} |"
+            f"| {ratio_cell(results, task, baseline_b(arm))} | {ratio_cell(results, task, baseline_c(arm))} "
+            f"| {with_spread(results.peaks(task))} | {ratio_cell(results, task, baseline_b(arm), 'peak_rss_mb')} "
+            f"| {padding_share(results, task)} | {with_spread(step_seconds(results, task), 1)} |"
         )
     lines += ["", *_training_targets(results)]
     return "\n".join(lines)
-
-
-def _verdict(ratios: list[float], target: float, at_least: bool = True) -> str:
-    if not ratios:
-        return "not measured"
-    value = median(ratios)
-    met = value >= target if at_least else value <= target
-    return f"{'met' if met else 'MISSED'} ({value:.2f}x)"
 
 
 def _training_targets(results: Results) -> list[str]:
@@ -160,14 +112,14 @@ def _training_targets(results: Results) -> list[str]:
     memory_b = paired_ratios(results.peaks(a), results.peaks(b))
     lines = [
         "Targets (LoRA, fp32):",
-        f"- (a) at least 1.0x (b) on tokens/s: {_verdict(speed_b, 1.0)}; with no more peak memory than (b): "
-        f"{_verdict(memory_b, 1.0, at_least=False)}.",
+        f"- (a) at least 1.0x (b) on tokens/s: {verdict(speed_b, 1.0)}; with no more peak memory than (b): "
+        f"{verdict(memory_b, 1.0, at_least=False)}.",
     ]
     if results.has(c):
         speed_c = paired_ratios(
             results.values(a, "tokens_per_second"), results.values(c, "tokens_per_second")
         )
-        lines.append(f"- (a) at least 2x (c) on tokens/s: {_verdict(speed_c, 2.0)}.")
+        lines.append(f"- (a) at least 2x (c) on tokens/s: {verdict(speed_c, 2.0)}.")
     prefix_a, prefix_b = (
         TrainArm("lightning", "prefix", "fp32").name,
         TrainArm("hf_trainer", "prefix", "fp32").name,
@@ -178,74 +130,21 @@ def _training_targets(results: Results) -> list[str]:
         )
         memory = paired_ratios(results.peaks(prefix_a), results.peaks(prefix_b))
         lines.append(
-            f"- Prefix tuning, (a) against (b): tokens/s {_verdict(speed, 1.0)}, peak memory {_verdict(memory, 1.0, at_least=False)}."
+            f"- Prefix tuning, (a) against (b): tokens/s {verdict(speed, 1.0)}, peak memory {verdict(memory, 1.0, at_least=False)}."
         )
     return lines
 
 
-def eval_section(results: Results) -> str:
-    lines = [
-        EVAL_HEADING,
-        "",
-        "Examples per second on the same full-length examples and the same adapter (taught the answer format first in a "
-        f"short untimed run), batch size {results.raw['settings']['eval_batch_size']}, generation up to "
-        f"{results.raw['settings']['eval_max_new_tokens']} new tokens, greedy. Label scoring: one forward pass, logits "
-        "at the last position only. Generate-and-parse: `generate` with its KV cache for LoRA; for prefix tuning our "
-        "own KV-cached greedy loop (see README: `generate` drops the prefix).",
-        "",
-        "| adapter | label scoring ex/s | generate-and-parse ex/s | label scoring vs generate | predictions differ "
-        "| parse failures | new tokens per example |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    verdicts = []
-    for task in ("eval:lora", "eval:prefix"):
-        if not results.has(task):
-            continue
-        result = results.by_task[task][0]["result"]
-        scoring, generating = (
-            result["examples_per_second"][k] for k in ("label_scoring", "generate_and_parse")
-        )
-        ratios = paired_ratios(scoring, generating)
-        adapter = task.split(":")[1]
-        lines.append(
-            f"| {adapter} | {with_spread(scoring, 2)} | {with_spread(generating, 2)} | {ratio_text(ratios)} "
-            f"| {100 * result['disagreement_rate']:.0f}% | {100 * result['parse_failure_rate']:.0f}% "
-            f"| {result['mean_new_tokens']:.1f} |"
-        )
-        verdicts.append(
-            f"- {adapter}: label scoring at least 10x generate-and-parse: {_verdict(ratios, 10.0)}."
-        )
-    lines += ["", "Target:", *verdicts, *_eval_bound(results), "", run_note(results, ("eval:",))]
-    return "\n".join(lines)
-
-
-def _eval_bound(results: Results) -> list[str]:
-    """Why label scoring cannot be much faster than a cached decoder of short answers: both pay the prompt pass."""
-    if not results.has("eval:lora"):
-        return []
-    result = results.by_task["eval:lora"][0]["result"]
-    seconds = result["seconds"]
-    prompt = median(seconds["label_scoring"])
-    decode = median(seconds["generate_and_parse"]) - prompt
-    steps = result["mean_new_tokens"]
-    return [
-        "",
-        f"Why: both methods pay for the same forward pass over the prompt ({result['mean_prompt_tokens']:.0f} tokens "
-        f"on average); generate-and-parse then adds {steps:.0f} one-token steps on its KV cache. Here the prompt pass "
-        f"took {prompt:.1f} s for {result['examples']} examples and the decoding steps {decode:.1f} s more, so no "
-        "label scorer can be more than (prompt + decoding) / prompt faster than a cached decoder of answers this short; "
-        "10x would need answers whose decoding costs nine prompt passes (long free-text answers, or a decoder without "
-        "a KV cache). What label scoring saves besides time: no parse failures, and a probability for every label.",
-    ]
-
-
 def machine_section(results: Results) -> str:
-    peaks = [run["result"]["fp32_flops"] for run in results.by_task[MATMUL_TASK]]
-    peak = median(peaks)
+    fp32_rate = results.matmul_rate(bf16=False)
+    bf16_note = ""
+    if results.raw["bf16_measured"]:
+        bf16_note = f" (bf16 arms: the bf16 matmul, {results.matmul_rate(bf16=True) / 1e9:.1f} GFLOP/s)"
     lines = [
         MACHINE_HEADING,
         "",
-        f"Achieved training FLOP/s divided by the median fp32 matmul FLOP/s of the same cores ({peak / 1e9:.1f} GFLOP/s).",
+        "Achieved training FLOP/s divided by the median matmul FLOP/s of the same cores in the arm's compute precision: "
+        f"the fp32 matmul ({fp32_rate / 1e9:.1f} GFLOP/s){bf16_note}.",
         "N = weights of the matmuls a token passes through (transformer blocks plus the d x V LM head), "
         "counted on real tokens:",
         "- LoRA: (4·N + 6·N_adapter) per token: forward 2N, backward through the activations 2N, weight gradients "
@@ -256,18 +155,16 @@ def machine_section(results: Results) -> str:
         '"Useful" counts that work on real tokens, the same for every arm; "executed" counts what the arm computes: '
         "padding included, and the LM head only where it ran (all positions for (b) and (c), answer positions for (a)).",
         "",
-        "| arm | useful GFLOP/s | useful / matmul | executed GFLOP/s | executed / matmul |",
-        "|---|---|---|---|---|",
+        "| arm | useful GFLOP/s | useful / matmul | executed GFLOP/s | executed / matmul | matmul rate |",
+        "|---|---|---|---|---|---|",
     ]
     for arm in results.training_arms():
-        useful, executed = [], []
-        for run in results.by_task[arm.name]:
-            result = run["result"]
-            useful.append(useful_flops(result["dims"], result["shapes"]) / result["seconds"])
-            executed.append(executed_flops(result["dims"], result["shapes"]) / result["seconds"])
+        useful, executed = arm_flops(results, arm)
+        peak = results.matmul_rate(arm.bf16)
         lines.append(
             f"| {arm.title} | {with_spread([u / 1e9 for u in useful], 1)} | {100 * median(useful) / peak:.0f}% "
-            f"| {with_spread([e / 1e9 for e in executed], 1)} | {100 * median(executed) / peak:.0f}% |"
+            f"| {with_spread([e / 1e9 for e in executed], 1)} | {100 * median(executed) / peak:.0f}% "
+            f"| {'bf16' if arm.bf16 else 'fp32'} |"
         )
     return "\n".join(lines)
 
@@ -294,7 +191,7 @@ def scaling_section(results: Results) -> str:
         task = scaling_task(batch, length)
         lines.append(
             f"| {batch} | {length} | {with_spread(results.values(task, 'tokens_per_second'), 1)} "
-            f"| {_ratio_cell(results, task, base)} | {with_spread(_step_seconds(results, task), 1)} "
+            f"| {ratio_cell(results, task, base)} | {with_spread(step_seconds(results, task), 1)} "
             f"| {with_spread(results.peaks(task))} |"
         )
     return "\n".join(lines)
@@ -309,7 +206,9 @@ class _SettingsView:
 
 def build_sections(results: dict, environment: dict) -> dict[str, str]:
     view = Results(results)
-    sections = {SETUP_HEADING: setup_section(view, environment)}
+    sections = {}
+    if set(results["parts"]) - {"precision"}:  # the precision section describes its own machine
+        sections[SETUP_HEADING] = setup_section(view, environment)
     if "training" in results["parts"]:
         sections[TRAINING_HEADING] = training_section(view)
         sections[MACHINE_HEADING] = machine_section(view)
@@ -317,4 +216,6 @@ def build_sections(results: dict, environment: dict) -> dict[str, str]:
         sections[EVAL_HEADING] = eval_section(view)
     if "scaling" in results["parts"]:
         sections[SCALING_HEADING] = scaling_section(view)
+    if "precision" in results["parts"]:
+        sections[PRECISION_HEADING] = precision_section(view, environment)
     return {heading: text for heading, text in sections.items() if text}

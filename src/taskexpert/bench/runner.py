@@ -17,7 +17,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from taskexpert.bench.settings import BenchSettings
-from taskexpert.bench.tasks import EVAL_TASKS, MATMUL_TASK, scaling_points, scaling_task, training_arms
+from taskexpert.bench.tasks import (
+    MATMUL_TASK,
+    eval_tasks,
+    precision_arms,
+    scaling_points,
+    scaling_task,
+    training_arms,
+)
 
 CHILD_ENV = {
     "HF_HUB_OFFLINE": "1",
@@ -25,7 +32,7 @@ CHILD_ENV = {
     "WANDB_MODE": "offline",
     "WANDB_SILENT": "true",
 }
-PARTS = ("training", "eval", "scaling")
+PARTS = ("training", "eval", "scaling", "precision")
 
 
 class BenchError(RuntimeError):
@@ -62,6 +69,8 @@ class Runner:
         self.settings_path = work_dir / "settings.json"
         settings.save(self.settings_path)
         self.runs: list[TaskRun] = []
+        # OpenMP threads spin at barriers: on a busy machine fewer threads than cores degrade less
+        self.thread_env = {"OMP_NUM_THREADS": str(settings.threads)} if settings.threads else {}
 
     def run(self, task: str, round_number: int) -> TaskRun:
         stem = f"{task.replace(':', '-')}-{round_number}"
@@ -88,7 +97,7 @@ class Runner:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=os.environ | CHILD_ENV,
+                env=os.environ | CHILD_ENV | self.thread_env,
             )
             _, status, usage = os.wait4(child.pid, 0)
             child.returncode = os.waitstatus_to_exitcode(status)
@@ -138,13 +147,19 @@ def run_benchmark(
         tasks: list[str] = []
         if "training" in parts:
             tasks += [arm.name for arm in training_arms(with_bf16)]
+        if "precision" in parts:
+            tasks += [arm.name for arm in precision_arms(with_bf16)]
         if "scaling" in parts:
             tasks += [scaling_task(batch, length) for batch, length in scaling_points(settings)]
-        for task in tasks:
+        for task in dict.fromkeys(tasks):  # parts share arms: each runs once per round
             runner.run(task, round_number)
-    if "eval" in parts:  # each eval task repeats and interleaves its two methods inside one process
-        for task in EVAL_TASKS:
-            runner.run(task, 0)
+    evaluations: list[str] = []
+    if "eval" in parts:
+        evaluations += eval_tasks(with_bf16)
+    if "precision" in parts:
+        evaluations += eval_tasks(with_bf16, ("lora",))
+    for task in dict.fromkeys(evaluations):  # each repeats and interleaves its methods and precisions inside
+        runner.run(task, 0)
     results = {
         "settings": asdict(settings),
         "parts": list(parts),

@@ -33,6 +33,8 @@ class BenchSettings:
     scaling_warmup_steps: int = 1
     scaling_steps: int = 3
     matmul_size: int = 2048
+    threads: int | None = None  # torch threads per task; None = torch's default (all cores)
+    compile_backend: str = "inductor"  # the compiled arm's torch.compile backend (smoke: eager, no C++)
     seed: int = 0
 
     @property

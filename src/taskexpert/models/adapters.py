@@ -76,6 +76,15 @@ def load_adapter(model, adapter_dir: str):
     return PeftModel.from_pretrained(model, adapter_dir, is_trainable=True)
 
 
+def store_frozen_weights_in(model, dtype):
+    """Cast the weights that do not train to `dtype` in place (trainable ones, e.g. fp32 adapters, stay as they
+    are): the same adapter on a bf16 base, without reloading. Buffers (rotary frequencies) keep their dtype."""
+    for parameter in model.parameters():
+        if not parameter.requires_grad and parameter.is_floating_point():
+            parameter.data = parameter.data.to(dtype)
+    return model
+
+
 def count_parameters(model) -> tuple[int, int]:
     """(trainable, total), as PEFT reports them for adapters (prefix tokens included)."""
     if hasattr(model, "get_nb_trainable_parameters"):

@@ -9,6 +9,7 @@ import torch
 from taskexpert.errors import ConfigError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+AUTO = "auto"  # model.dtype: the run's precision decides (see training/precision.py)
 
 
 def resolve_model_path(model_cfg: Any) -> str:
@@ -41,14 +42,34 @@ def load_tokenizer(model_cfg: Any, path: str | None = None):
     return tokenizer
 
 
-def load_model_and_tokenizer(model_cfg: Any):
-    """Returns (model, tokenizer). Safetensors are preferred and remote code is off unless the config allows it."""
+def attention_implementation(requested: str | None, compute_dtype: str, device: str) -> str | None:
+    """`model.attn_implementation`: explicit choices stay; `auto` (or unset) is eager attention where bf16 is
+    computed on a CPU (torch's CPU flash-attention kernel ran bf16 no faster than fp32 and its backward at half
+    the speed of eager attention, whose matmuls use the bf16 units; see BENCHMARKS.md), elsewhere None:
+    transformers' default (sdpa)."""
+    if requested and requested != AUTO:
+        return requested
+    return "eager" if compute_dtype == "bfloat16" and device == "cpu" else None
+
+
+def _configured_attention(model_cfg: Any) -> str | None:
+    """An explicit `model.attn_implementation`; `auto` unresolved is transformers' default."""
+    requested = model_cfg.get("attn_implementation")
+    return None if requested in (None, AUTO) else requested
+
+
+def load_model_and_tokenizer(model_cfg: Any, dtype: str | None = None, attention: str | None = None):
+    """Returns (model, tokenizer). Safetensors are preferred and remote code is off unless the config allows it.
+    `dtype` (a resolved precision's weight dtype) wins over `model.dtype`; a `model.dtype` of `auto` that nobody
+    resolved loads float32, so callers that do not decide get the same numbers on every machine. `attention`
+    (a resolved precision's attention) wins over `model.attn_implementation`."""
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(model_cfg)
-    dtype_name = model_cfg.get("dtype", "float32")
+    dtype_name = dtype or model_cfg.get("dtype") or "float32"
+    dtype_name = "float32" if dtype_name == AUTO else dtype_name
     if dtype_name not in DTYPES:
-        raise ConfigError(f"model.dtype={dtype_name!r} is unknown: use one of {', '.join(DTYPES)}")
+        raise ConfigError(f"model.dtype={dtype_name!r} is unknown: use one of {AUTO}, {', '.join(DTYPES)}")
     tokenizer = load_tokenizer(model_cfg, path)
     model = AutoModelForCausalLM.from_pretrained(
         path,
@@ -56,6 +77,7 @@ def load_model_and_tokenizer(model_cfg: Any):
         dtype=DTYPES[dtype_name],
         trust_remote_code=bool(model_cfg.get("trust_remote_code", False)),
         use_safetensors=model_cfg.get("use_safetensors"),
+        attn_implementation=attention or _configured_attention(model_cfg),
     )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id

@@ -106,14 +106,18 @@ def meta_model(model_cfg: Any):
         return AutoModelForCausalLM.from_config(config), config
 
 
-def estimate_size(model_cfg: Any, peft_cfg: Any, batch_size: int, sequence_length: int) -> SizeEstimate:
-    """Parameter counts are exact; memory is a rough planning figure (weights + AdamW state + activations)."""
+def estimate_size(
+    model_cfg: Any, peft_cfg: Any, batch_size: int, sequence_length: int, weights_dtype: str | None = None
+) -> SizeEstimate:
+    """Parameter counts are exact; memory is a rough planning figure (weights + AdamW state + activations).
+    `weights_dtype` is the run's resolved one; without it `model.dtype` counts (`auto` as float32)."""
     model, config = meta_model(model_cfg)
     model = apply_adapter(
         model, peft_cfg, bool(model_cfg.get("gradient_checkpointing")), low_cpu_mem_usage=True
     )
     trainable, total = count_parameters(model)
-    weight_bytes = torch.finfo(DTYPES[model_cfg.get("dtype", "float32")]).bits // 8
+    dtype_name = weights_dtype or model_cfg.get("dtype", "float32")
+    weight_bytes = torch.finfo(DTYPES["float32" if dtype_name == "auto" else dtype_name]).bits // 8
     text_config = config.get_text_config()
     hidden, layers = text_config.hidden_size, text_config.num_hidden_layers
     # Per layer and token, a transformer block keeps about 16 hidden-sized tensors for backward;

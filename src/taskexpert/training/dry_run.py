@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from taskexpert.models.adapters import adapter_name
 from taskexpert.models.sizing import DeviceShare, SizeEstimate, estimate_size, per_device
+from taskexpert.training.precision import resolve_precision
 
 # FSDP sharding strategy -> (what divides the weights, what divides gradients and optimizer state):
 # "world" = every GPU of the run, "node" = the GPUs of one node (hybrid sharding replicates across nodes).
@@ -94,7 +95,10 @@ def _describe_share(layout: Layout, share: DeviceShare, batch: str) -> str:
 
 def dry_run(cfg: DictConfig) -> dict[str, float]:
     """Print and return parameter counts and memory: the whole run's, and one GPU's share of it."""
-    size: SizeEstimate = estimate_size(cfg.model, cfg.peft, cfg.data.batch_size, cfg.data.max_length)
+    weights_dtype = resolve_precision(cfg.trainer, cfg.model, cfg.peft).weights_dtype
+    size: SizeEstimate = estimate_size(
+        cfg.model, cfg.peft, cfg.data.batch_size, cfg.data.max_length, weights_dtype
+    )
     layout = layout_of(cfg.trainer)
     share = per_device(size, layout.devices, layout.shard_weights, layout.shard_states)
     batch = f"batch {cfg.data.batch_size} x {cfg.data.max_length} tokens"

@@ -27,6 +27,7 @@ from taskexpert.training.config_logging import loggable_config
 from taskexpert.training.dry_run import dry_run
 from taskexpert.training.last_checkpoint import LastCheckpoint
 from taskexpert.training.loggers import build_loggers, close_loggers
+from taskexpert.training.precision import resolve_precision
 from taskexpert.training.pruning import OptunaPruningCallback, TrialPruned, pruned_run_metrics
 from taskexpert.training.results import print_results, write_metrics, write_predictions, write_splits
 from taskexpert.training.resume import TrainingRandomState, checkpoint_log_step
@@ -137,7 +138,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     splits = load_splits(cfg.data, task)
     if rank_zero_only.rank == 0:  # under DDP every process runs this; the first one writes the run's files
         write_splits(run_dir, splits)
-    model, tokenizer = load_model_and_tokenizer(cfg.model)
+    precision = resolve_precision(cfg.trainer, cfg.model, cfg.peft)
+    log.info("precision: %s", precision.describe())
+    model, tokenizer = load_model_and_tokenizer(cfg.model, precision.weights_dtype, precision.attention)
     if cfg.get("init_adapter"):
         model = load_adapter(model, cfg.init_adapter)
     else:
@@ -158,6 +161,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     status = "failed"
     try:
         hyperparameters = loggable_config(cfg) | {"params/trainable": trainable, "params/total": total}
+        hyperparameters["precision"] = precision.name
         for logger in loggers:
             logger.log_hyperparams(hyperparameters)
         trainer: pl.Trainer = instantiate(
@@ -166,6 +170,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             callbacks=_callbacks(cfg, run_dir),
             default_root_dir=str(run_dir),
             enable_checkpointing=bool(cfg.checkpoint.enabled),
+            precision=precision.lightning,
             **_cluster_plugins(cfg),
         )
         model.train()  # from_pretrained leaves eval mode, and Lightning keeps submodules' modes as it finds them
@@ -173,7 +178,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             with _known_warnings_silenced():
                 trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
         except TrialPruned:  # keep what was measured, then let the sweeper record the trial as pruned
-            measured = {"params/trainable": trainable, "params/total": total}
+            measured = {"params/trainable": trainable, "params/total": total, "precision": precision.name}
             if trainer.is_global_zero:
                 write_metrics(run_dir, pruned_run_metrics(trainer, module.results, **measured))
             raise
@@ -198,6 +203,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "params/total": total,
             "global_step": trainer.global_step,
         }
+        metrics["precision"] = precision.name  # what `auto` chose on this machine
         for split_metrics in module.results.values():
             metrics.update(split_metrics)
         if trainer.is_global_zero:  # every process holds the same gathered results; one writes them

@@ -23,6 +23,7 @@ from taskexpert.teachers.grammar import GRAMMAR_LIBRARIES, grammar_engine, new_g
 from taskexpert.teachers.json_text import closes_json_object
 from taskexpert.teachers.penalty import PENALTY_SCOPES, new_content_processor
 from taskexpert.teachers.sampling import Sampling, transformers_generate_kwargs
+from taskexpert.utils.hardware import inference_dtype
 
 log = logging.getLogger(__name__)
 CHAT_TEMPLATE_CHOICES = ("auto", True, False)
@@ -47,7 +48,7 @@ class TransformersBackend(Backend):
         source: str = "hub",
         tiny_architecture: str | None = None,
         revision: str | None = None,
-        dtype: str = "float32",
+        dtype: str = "auto",
         device: str = "cpu",
         batch_size: int = 4,
         use_chat_template: str | bool = "auto",
@@ -80,7 +81,7 @@ class TransformersBackend(Backend):
             "source": source,
             "tiny_architecture": tiny_architecture,
             "revision": revision,
-            "dtype": dtype,
+            "dtype": inference_dtype(dtype, device),  # auto: bf16 where the device has native bf16
             "trust_remote_code": trust_remote_code,
         }
         self.device = device
