@@ -16,6 +16,7 @@ import torch
 
 from taskexpert.metrics import classification_metrics
 from taskexpert.models.answer_parsing import ANSWER_PHRASE, parse_answer
+from taskexpert.models.calibration import Calibration, CalibrationPlan, calibrated_results, describe
 from taskexpert.models.decoding import greedy_generate
 from taskexpert.models.label_scoring import answer_only_loss, score_labels, supports_answer_only_logits
 from taskexpert.records import LABELS
@@ -64,6 +65,10 @@ class QAModule(pl.LightningModule):
         # The loss needs logits only where an answer token follows; computing the vocabulary projection
         # everywhere else cost about a quarter of a SmolLM2 step (see BENCHMARKS.md). Same loss value.
         self.answer_only_logits = supports_answer_only_logits(model)
+        # Offsets applied to the label scores at evaluation (None: plain argmax), and the plan that fits them
+        # at the next validation's end (set by the pipeline for the final validation).
+        self.calibration: Calibration | None = None
+        self.calibration_plan: CalibrationPlan | None = None
 
     # --- training -------------------------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
@@ -141,9 +146,16 @@ class QAModule(pl.LightningModule):
         self._outputs = []
         if not rows:
             return
-        metrics = classification_metrics(
-            [r["gold"] for r in rows], [r["pred"] for r in rows], prefix=f"{split}/"
-        )
+        if split == "val" and self.calibration_plan is not None:  # every process fits on the same rows
+            self.calibration = self.calibration_plan.fit(rows, self._score_batch)
+            self.calibration_plan = None
+            log.info(describe(self.calibration))
+        if self.calibration is not None and self.eval_settings.mode == "label":
+            rows, metrics = calibrated_results(rows, self.calibration, _label_metrics, f"{split}/")
+        else:
+            metrics = _label_metrics(rows, f"{split}/")
+        if split == "val" and self.calibration is not None:
+            metrics.update(self.calibration.summary())
         if self.eval_settings.mode == "generate":
             metrics[f"{split}/parse_failure_rate"] = sum(r["scores"]["parsed"] == 0 for r in rows) / len(rows)
         scalars = {k: v for k, v in metrics.items() if isinstance(v, float)}
@@ -159,6 +171,12 @@ class QAModule(pl.LightningModule):
         self.results[split] = metrics
         self.predictions[split] = rows
 
+    def _score_batch(self, batch: dict) -> list[list[float]]:
+        """Label scores of an evaluation batch built outside the loaders (the content-free inputs)."""
+        on_device = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        with torch.no_grad():
+            return score_labels(self.model, on_device, self.label_token_ids).tolist()
+
     def validation_step(self, batch: dict, batch_index: int) -> None:
         self._eval_step(batch)
 
@@ -170,6 +188,10 @@ class QAModule(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end(self.test_split_name)
+
+
+def _label_metrics(rows: list[dict[str, Any]], prefix: str) -> dict[str, object]:
+    return classification_metrics([r["gold"] for r in rows], [r["pred"] for r in rows], prefix=prefix)
 
 
 def gather_split_rows(outputs: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:

@@ -24,6 +24,8 @@ from taskexpert.models.adapters import adapter_name, apply_adapter, count_parame
 from taskexpert.models.loading import load_model_and_tokenizer
 from taskexpert.models.module import EvalSettings, OptimizerSettings, QAModule
 from taskexpert.models.sizing import estimate_size
+from taskexpert.records import LABELS
+from taskexpert.training.calibration_setup import EVAL_KEYS, prepare_calibration, save_beside_adapter
 from taskexpert.training.config_logging import loggable_config
 from taskexpert.training.last_checkpoint import LastCheckpoint
 from taskexpert.training.loggers import build_loggers, close_loggers
@@ -129,7 +131,9 @@ def build_data_and_module(cfg: DictConfig, model, tokenizer, splits) -> tuple[QA
         num_workers=cfg.data.num_workers,
         seed=cfg.seed,
     )
-    eval_settings = {k: v for k, v in OmegaConf.to_container(cfg.eval).items() if k not in ("test", "train")}
+    eval_settings = {
+        k: v for k, v in OmegaConf.to_container(cfg.eval).items() if k not in ("test", "train", *EVAL_KEYS)
+    }
     module = QAModule(
         model,
         tokenizer,
@@ -194,6 +198,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if cfg.checkpoint.enabled:  # the callback misses the final state when max_steps ends an epoch early
             trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
         best = "best" if cfg.checkpoint.enabled and trainer.checkpoint_callback.best_model_path else None
+        prepare_calibration(cfg, module, datamodule.encoder, LABELS, trained=trainer.global_step > 0)
         with _known_warnings_silenced():
             trainer.validate(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
             if cfg.eval.test:
@@ -215,7 +220,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for split_metrics in module.results.values():
             metrics.update(split_metrics)
         if trainer.is_global_zero:  # every process holds the same gathered results; one writes them
-            model.save_pretrained(run_dir / "adapter" if cfg.peft is not None else run_dir / "model")
+            export_dir = run_dir / "adapter" if cfg.peft is not None else run_dir / "model"
+            model.save_pretrained(export_dir)
+            save_beside_adapter(module, export_dir)
             write_predictions(run_dir, module.predictions)
             write_metrics(run_dir, metrics)
         status = "success"
