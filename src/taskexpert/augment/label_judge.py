@@ -18,6 +18,7 @@ from taskexpert.augment.filters import Dropped
 from taskexpert.augment.parsing import normalize_label
 from taskexpert.augment.prompts import PromptTemplate
 from taskexpert.errors import ConfigError
+from taskexpert.models.calibration import load_calibration
 from taskexpert.records import LABELS, QARecord
 from taskexpert.teachers.json_text import first_json_object
 from taskexpert.teachers.teacher import Teacher
@@ -66,7 +67,8 @@ class TeacherJudge:
 
 
 class StudentJudge:
-    """A trained student run (`train.py` output directory) scoring the three labels of each record."""
+    """A trained student run (`train.py` output directory) scoring the three labels of each record; it decides
+    with the calibration saved beside its adapter (adapter/calibration.json), as the run's own evaluation did."""
 
     def __init__(self, run_dir: str | Path, batch_size: int = 8) -> None:
         self.run_dir = Path(run_dir)
@@ -95,6 +97,7 @@ class StudentJudge:
         prompt = PromptFormat(**OmegaConf.to_container(run_cfg.prompt), target=run_cfg.data.target)
         self._encoder = ExampleEncoder(tokenizer, prompt, run_cfg.data.max_length, "label")
         self._pad_id = tokenizer.pad_token_id
+        self._calibration = load_calibration(self.run_dir / "adapter", LABELS)
 
     def predict(self, records: Sequence[QARecord]) -> list[str | None]:
         from taskexpert.data.collate import EvalCollator
@@ -108,7 +111,11 @@ class StudentJudge:
         for start in range(0, len(examples), self.batch_size):
             batch = collate(examples[start : start + self.batch_size])
             scores = score_labels(self._model, batch, self._encoder.label_first_token_ids)
-            labels.extend(LABELS[int(index)] for index in scores.argmax(dim=-1))
+            if self._calibration is not None and self._calibration.applied:
+                rows = [dict(zip(LABELS, row, strict=True)) for row in scores.tolist()]
+                labels.extend(self._calibration.decision(row) for row in rows)
+            else:
+                labels.extend(LABELS[int(index)] for index in scores.argmax(dim=-1))
         return labels
 
 
