@@ -93,11 +93,10 @@ class Calibration:
         return max(self.labels, key=lambda label: (adjusted[label], -self.labels.index(label)))
 
     def summary(self) -> dict[str, object]:
-        """What metrics.json and the loggers carry: applied (1/0), the offsets, method and note."""
+        """What metrics.json and the loggers carry: applied (1/0), the offsets, method and note (the fit's
+        seconds stay in calibration.json: metrics of the same run must not differ from one execution to the next)."""
         values: dict[str, object] = {"calibration/applied": float(self.applied)}
         values |= {f"calibration/offset_{label}": float(self.offsets[label]) for label in self.labels}
-        if "seconds" in self.fit:
-            values["calibration/seconds"] = float(self.fit["seconds"])
         return values | {"calibration/method": self.method, "calibration/note": self.note}
 
 
@@ -242,7 +241,8 @@ def describe(calibration: Calibration) -> str:
     """One log line: the method, the offsets, and what was fitted or why it is off."""
     offsets = ", ".join(f"{label} {value:+.3f}" for label, value in calibration.offsets.items())
     state = f"offsets {offsets}; " if calibration.applied else ""
-    return f"calibration ({calibration.method}): {state}{calibration.note}"
+    seconds = f" ({calibration.fit['seconds']:.3f} s)" if "seconds" in calibration.fit else ""
+    return f"calibration ({calibration.method}): {state}{calibration.note}{seconds}"
 
 
 def calibrate_rows(rows: Sequence[Mapping[str, Any]], calibration: Calibration) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from taskexpert.models.answer_parsing import ANSWER_PHRASE, parse_answer
 from taskexpert.models.calibration import Calibration, CalibrationPlan, calibrated_results, describe
 from taskexpert.models.decoding import greedy_generate
 from taskexpert.models.label_scoring import answer_only_loss, score_labels, supports_answer_only_logits
+from taskexpert.models.weighted_loss import weighted_answer_loss
 from taskexpert.records import LABELS
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,14 @@ class QAModule(pl.LightningModule):
 
     # --- training -------------------------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
-        loss = answer_only_loss(self.model, batch) if self.answer_only_logits else self.model(**batch).loss
+        weights = batch.get("weights")  # data.class_weights: a loss weight per example
+        if weights is not None:
+            inputs = {key: value for key, value in batch.items() if key != "weights"}
+            loss = weighted_answer_loss(self.model, inputs, weights, self.answer_only_logits)
+        elif self.answer_only_logits:
+            loss = answer_only_loss(self.model, batch)
+        else:
+            loss = self.model(**batch).loss
         tokens = (batch["labels"] != -100).sum()
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         self.log("train/answer_tokens", tokens.float(), reduce_fx="sum", batch_size=1)

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+from taskexpert.data.class_weights import training_balance
 from taskexpert.data.datamodule import QADataModule
 from taskexpert.data.encoding import ExampleEncoder
 from taskexpert.data.loading import load_splits
@@ -130,6 +131,7 @@ def build_data_and_module(cfg: DictConfig, model, tokenizer, splits) -> tuple[QA
         group_by_length=cfg.data.group_by_length,
         num_workers=cfg.data.num_workers,
         seed=cfg.seed,
+        **training_balance(cfg.data, [record.label for record in splits.train], LABELS),
     )
     eval_settings = {
         k: v for k, v in OmegaConf.to_container(cfg.eval).items() if k not in ("test", "train", *EVAL_KEYS)
