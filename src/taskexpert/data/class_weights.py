@@ -42,7 +42,12 @@ def resolve_class_weights(
             )
         weights = dict.fromkeys(labels, 1.0)
         for key, value in setting.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
                 raise ConfigError(f"data.class_weights.{key}={value!r}: a weight must be a positive number")
             weights[str(key)] = float(value)
         return weights
@@ -56,7 +61,8 @@ def weights_by_example(
 ) -> dict[str, float]:
     """Example id -> the weight of its gold label (ids are unique within a split)."""
     return {
-        example_id: class_weights[label] for example_id, label in zip(example_ids, example_labels, strict=True)
+        example_id: class_weights[label]
+        for example_id, label in zip(example_ids, example_labels, strict=True)
     }
 
 

@@ -30,7 +30,9 @@ class TrainCollator:
             "labels": _pad([e.labels for e in examples], IGNORE_INDEX),
         }
         if self.example_weights is not None:
-            batch["weights"] = torch.tensor([self.example_weights[e.id] for e in examples], dtype=torch.float32)
+            batch["weights"] = torch.tensor(
+                [self.example_weights[e.id] for e in examples], dtype=torch.float32
+            )
         return batch
 
 
