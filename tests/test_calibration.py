@@ -19,9 +19,8 @@ from taskexpert.models.calibration import (
     decision_metric,
     fit_bias,
     fit_content_free,
-    load_calibration,
-    save_calibration,
 )
+from taskexpert.models.calibration_file import load_calibration, save_calibration
 from taskexpert.models.offset_search import metric_values
 
 LABELS = ("yes", "no", "maybe")

@@ -18,7 +18,7 @@ from taskexpert.augment.filters import Dropped
 from taskexpert.augment.parsing import normalize_label
 from taskexpert.augment.prompts import PromptTemplate
 from taskexpert.errors import ConfigError
-from taskexpert.models.calibration import load_calibration
+from taskexpert.models.calibration_file import load_calibration
 from taskexpert.records import LABELS, QARecord
 from taskexpert.teachers.json_text import first_json_object
 from taskexpert.teachers.teacher import Teacher

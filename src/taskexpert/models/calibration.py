@@ -13,26 +13,21 @@ written against a `labels` sequence (the module's labels), so any label set work
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from taskexpert.errors import ConfigError
 from taskexpert.models.offset_search import decide, metric_values, search_offsets, supported_metric
-from taskexpert.utils.atomic import atomic_write_json
 
 log = logging.getLogger(__name__)
 
 METHODS = ("none", "bias", "content_free")
-CALIBRATION_FILE = "calibration.json"
 FALLBACK_METRIC = "macro_f1"
 
 
@@ -269,37 +264,3 @@ def calibrated_results(
         return rows, metrics_of(rows, prefix) | uncalibrated
     rows = calibrate_rows(rows, calibration)
     return rows, metrics_of(rows, prefix) | uncalibrated
-
-
-def save_calibration(directory: str | Path, calibration: Calibration) -> Path:
-    payload = asdict(calibration) | {"labels": list(calibration.labels)}
-    return atomic_write_json(Path(directory) / CALIBRATION_FILE, payload)
-
-
-def load_calibration(directory: str | Path, labels: Sequence[str]) -> Calibration | None:
-    """The calibration saved with an adapter, or None when there is none; it must be for the same labels."""
-    path = Path(directory) / CALIBRATION_FILE
-    if not path.is_file():
-        return None
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        calibration = Calibration(
-            method=str(payload["method"]),
-            labels=tuple(payload["labels"]),
-            offsets={str(k): float(v) for k, v in payload["offsets"].items()},
-            applied=bool(payload["applied"]),
-            note=str(payload.get("note", "")),
-            fit=dict(payload.get("fit") or {}),
-        )
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ConfigError(
-            f"{path}: not a calibration file ({error}); delete it to use the adapter uncalibrated"
-        ) from None
-    if calibration.labels != tuple(labels) or set(calibration.offsets) != set(labels):
-        raise ConfigError(
-            f"{path}: offsets for the labels {list(calibration.labels)}, but the task's labels are {list(labels)}: "
-            "delete the file or evaluate with the labels it was fitted for"
-        )
-    if not all(math.isfinite(value) for value in calibration.offsets.values()):
-        raise ConfigError(f"{path}: an offset is not a finite number; delete the file")
-    return calibration

@@ -12,15 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from taskexpert.data.collate import EvalCollator
 from taskexpert.data.encoding import ExampleEncoder
-from taskexpert.models.calibration import (
-    CALIBRATION_FILE,
-    CalibrationPlan,
-    CalibrationSettings,
-    decision_metric,
-    describe,
-    load_calibration,
-    save_calibration,
-)
+from taskexpert.models.calibration import CalibrationPlan, CalibrationSettings, decision_metric, describe
+from taskexpert.models.calibration_file import CALIBRATION_FILE, load_calibration, save_calibration
 from taskexpert.records import QARecord
 
 log = logging.getLogger(__name__)

@@ -35,14 +35,17 @@ def results_table(metrics: dict[str, Any], title: str) -> Table:
     table.add_column("split")
     for column in ("accuracy", "macro-F1", *(f"F1 {label}" for label in LABELS)):
         table.add_column(column, justify="right")
-    for split in ("val", "test"):
+    shown = ["val", "test"]
+    if metrics.get("calibration/applied") == 1.0:  # the plain argmax too, beside the calibrated decision
+        shown += ["val/uncalibrated", "test/uncalibrated"]
+    for split in shown:
         if f"{split}/acc" in metrics:
             row = [
                 metrics[f"{split}/acc"],
                 metrics[f"{split}/macro_f1"],
                 *(metrics[f"{split}/f1_{label}"] for label in LABELS),
             ]
-            table.add_row(split, *(f"{value:.3f}" for value in row))
+            table.add_row(split.replace("/", " "), *(f"{value:.3f}" for value in row))
     return table
 
 
