@@ -38,6 +38,8 @@ def test_given_weights_and_their_errors():
     for bad in (0, -1, True, float("nan")):
         with pytest.raises(ConfigError, match="positive number"):
             resolve_class_weights({"no": bad}, [], LABELS)
+    with pytest.raises(ConfigError, match="quote such labels"):  # what YAML makes of {yes: 2}
+        resolve_class_weights({True: 2}, [], LABELS)
     with pytest.raises(ConfigError, match="none, balanced"):
         resolve_class_weights("inverse", [], LABELS)
 

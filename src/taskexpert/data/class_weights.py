@@ -34,6 +34,11 @@ def resolve_class_weights(
             label: (total / (len(present) * counts[label]) if counts.get(label) else 1.0) for label in labels
         }
     if isinstance(setting, Mapping):
+        if any(isinstance(key, bool) for key in setting):
+            raise ConfigError(
+                "data.class_weights has a key true/false: YAML reads bare yes, no, on, off as booleans: "
+                "quote such labels ('yes': 1.0, 'no': 2.0)"
+            )
         unknown = [str(key) for key in setting if str(key) not in labels]
         if unknown:
             raise ConfigError(
