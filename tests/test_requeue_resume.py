@@ -16,6 +16,7 @@ import time
 import pytest
 import pytorch_lightning as pl
 import torch
+import yaml
 from conftest import ROOT, compose_config
 from safetensors.torch import load_file
 
@@ -126,9 +127,9 @@ class InterruptAt(pl.Callback):
     ],
 )
 def test_an_interrupted_run_resumes_exactly(order, step, during_validation, tmp_path, monkeypatch):
-    """In process, at chosen points: mid-epoch with the length-grouped order and with the balanced order; during the validation that ends
-    epoch 0 (its score must not be lost: it picks the best checkpoint); just after it (the next epoch must start
-    with its own order)."""
+    """In process, at chosen points: mid-epoch with the length-grouped order and with the balanced order (and class
+    weights); during the validation that ends epoch 0 (its score must not be lost: it picks the best checkpoint);
+    just after it (the next epoch must start with its own order)."""
     args = [*ARGS, "trainer.max_steps=12", "checkpoint.every_n_train_steps=3"]
     args.append(f"data.group_by_length={order == 'group_by_length'}")
     if order == "balanced":  # with class weights too: both change what a step trains on
@@ -145,3 +146,6 @@ def test_an_interrupted_run_resumes_exactly(order, step, during_validation, tmp_
             train(compose_config(args, tmp_path / "interrupted"))
     train(compose_config(args, tmp_path / "interrupted"))
     assert_same_run(tmp_path / "interrupted", tmp_path / "uninterrupted")
+    if order == "balanced":  # the run's recorded config says how it was trained
+        logged = yaml.safe_load((tmp_path / "interrupted" / "csv" / "hparams.yaml").read_text())
+        assert logged["data"]["sampler"] == "balanced" and logged["data"]["class_weights"] == "balanced"
