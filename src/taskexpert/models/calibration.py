@@ -13,7 +13,6 @@ written against a `labels` sequence (the module's labels), so any label set work
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -24,8 +23,6 @@ import numpy as np
 
 from taskexpert.errors import ConfigError
 from taskexpert.models.offset_search import decide, metric_values, search_offsets, supported_metric
-
-log = logging.getLogger(__name__)
 
 METHODS = ("none", "bias", "content_free")
 FALLBACK_METRIC = "macro_f1"
@@ -72,12 +69,8 @@ class Calibration:
     offsets: dict[str, float]
     applied: bool
     note: str
-    fit: dict[str, Any] = field(
-        default_factory=dict
-    )  # what it was fitted on and what it changed on validation
-
-    def vector(self) -> np.ndarray:
-        return np.array([self.offsets[label] for label in self.labels])
+    # what it was fitted on and what it changed on validation (before/after), and the seconds the fit took
+    fit: dict[str, Any] = field(default_factory=dict)
 
     def adjusted(self, scores: Mapping[str, float]) -> dict[str, float]:
         return {label: float(scores[label]) + self.offsets[label] for label in self.labels}
