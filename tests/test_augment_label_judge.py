@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import FAST, compose_config
 from omegaconf import OmegaConf
 from servers.augment_setup import compose_augment_config, data_overrides, quiet_overrides, write_seed_file
@@ -56,9 +57,20 @@ def test_teacher_judge_drops_records_it_disagrees_with(tmp_path):
     assert all("frequency_penalty" not in body for body in judge_calls)  # the judge decodes without penalty
 
 
-def test_student_judge_agrees_with_the_students_own_predictions(tmp_path):
+CALIBRATED = [
+    "eval.calibration=bias",
+    "eval.calibration_guard.min_examples=1",  # the sample's 8 validation items are under the default guard
+    "eval.calibration_guard.min_per_class=0",
+    "trainer.max_steps=2",
+]
+
+
+@pytest.mark.parametrize("calibrated", [False, True], ids=["argmax", "calibrated"])
+def test_student_judge_agrees_with_the_students_own_predictions(calibrated, tmp_path):
+    """The judge decides as the run's own evaluation did, with the offsets saved beside the adapter."""
     run_dir = tmp_path / "student"
-    train_cfg = compose_config(["model=tiny_llama", *FAST, "trainer.max_steps=1"], run_dir)
+    overrides = ["model=tiny_llama", *FAST, "trainer.max_steps=1", "trainer.limit_test_batches=null"]
+    train_cfg = compose_config(overrides + (CALIBRATED if calibrated else []), run_dir)
     train(train_cfg)
     (run_dir / ".hydra").mkdir()  # what Hydra writes for a command-line run
     job_config = OmegaConf.masked_copy(train_cfg, [key for key in train_cfg if key != "hydra"])
@@ -70,6 +82,8 @@ def test_student_judge_agrees_with_the_students_own_predictions(tmp_path):
     rows = [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
     from_training = {row["id"]: row["pred"] for row in rows if row["split"] == "test"}
     assert predicted == [from_training[record.id] for record in test_records]
+    if calibrated:  # the offsets changed some decision, so agreeing with the run means applying them
+        assert any(row["pred"] != row["pred_uncalibrated"] for row in rows if row["split"] == "test")
 
     kept, dropped = LabelConsistencyFilter(judge).apply(test_records)
     assert [r.id for r in kept] == [

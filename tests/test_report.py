@@ -37,6 +37,7 @@ def write_job(
     lr: float = 3e-4,
     pruned: bool = False,
     with_test: bool = True,
+    extra_metrics: dict | None = None,
 ) -> Path:
     """A job directory as Hydra and the training pipeline leave it; `test_f1=None` means no metrics.json."""
     hydra_dir = job_dir / ".hydra"
@@ -77,6 +78,7 @@ def write_job(
             metrics |= {"test/acc": test_f1 + 0.2, "test/macro_f1": test_f1}
         if pruned:
             metrics["pruned"] = True
+        metrics |= extra_metrics or {}
         (job_dir / "metrics.json").write_text(json.dumps(metrics))
     return job_dir
 
@@ -330,3 +332,36 @@ def test_cli_on_a_missing_directory_fails_with_a_clear_message(tmp_path: Path) -
     assert result.returncode != 0
     assert f"error: {missing}: no such directory" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_calibrated_runs_get_uncalibrated_columns_beside_the_calibrated_ones(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "calibration"
+    for seed, (calibrated, plain) in enumerate(((0.45, 0.38), (0.41, 0.40))):
+        uncalibrated = {
+            "calibration/applied": 1.0,
+            "calibration/method": "bias",
+            "val/uncalibrated/macro_f1": plain + 0.01,
+            "test/uncalibrated/acc": 0.6,
+            "test/uncalibrated/macro_f1": plain,
+        }
+        write_job(sweep_dir / str(seed), "lora", 32, seed, calibrated, extra_metrics=uncalibrated)
+    report = build_report(sweep_dir)
+    assert report.metrics[4:] == [
+        "val/uncalibrated/macro_f1",
+        "test/uncalibrated/acc",
+        "test/uncalibrated/macro_f1",
+    ]
+    row = read_summary(sweep_dir / "summary.csv")[("lora", "32")]
+    assert float(row["test/macro_f1_mean"]) == pytest.approx(0.43)
+    assert float(row["test/uncalibrated/macro_f1_mean"]) == pytest.approx(0.39)
+    assert float(row["test/uncalibrated/macro_f1_std"]) == pytest.approx(sample_std([0.38, 0.40]))
+    markdown = (sweep_dir / "summary.md").read_text()
+    assert "test macro-F1 (uncalibrated)" in markdown and "0.390 ± 0.014" in markdown
+    assert "2 of 2 finished jobs decide with calibrated label scores" in markdown
+
+    plain_dir = tmp_path / "plain"  # calibration off everywhere: the columns would only repeat the others
+    off = {"calibration/applied": 0.0, "test/uncalibrated/macro_f1": 0.4}
+    write_job(plain_dir / "0", "lora", 32, 0, 0.4, extra_metrics=off)
+    plain = analyse(plain_dir)
+    assert not any("uncalibrated" in metric for metric in plain.metrics)
+    assert not any("calibrated label scores" in note for note in plain.notes)

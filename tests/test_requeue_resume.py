@@ -16,6 +16,7 @@ import time
 import pytest
 import pytorch_lightning as pl
 import torch
+import yaml
 from conftest import ROOT, compose_config
 from safetensors.torch import load_file
 
@@ -117,19 +118,22 @@ class InterruptAt(pl.Callback):
 
 @pytest.mark.parametrize(
     ("order", "step", "during_validation"),
-    [("group_by_length", 7, False), ("shuffled", 9, True), ("shuffled", 10, False)],
+    [("group_by_length", 7, False), ("balanced", 6, False), ("shuffled", 9, True), ("shuffled", 10, False)],
     ids=[
         "length-grouped-mid-epoch",
+        "balanced-mid-epoch",
         "during-the-epoch-end-validation",
         "right-after-the-epoch-end-validation",
     ],
 )
 def test_an_interrupted_run_resumes_exactly(order, step, during_validation, tmp_path, monkeypatch):
-    """In process, at chosen points: mid-epoch with the length-grouped order; during the validation that ends
-    epoch 0 (its score must not be lost: it picks the best checkpoint); just after it (the next epoch must start
-    with its own order)."""
+    """In process, at chosen points: mid-epoch with the length-grouped order and with the balanced order (and class
+    weights); during the validation that ends epoch 0 (its score must not be lost: it picks the best checkpoint);
+    just after it (the next epoch must start with its own order)."""
     args = [*ARGS, "trainer.max_steps=12", "checkpoint.every_n_train_steps=3"]
     args.append(f"data.group_by_length={order == 'group_by_length'}")
+    if order == "balanced":  # with class weights too: both change what a step trains on
+        args += ["data.sampler=balanced", "data.class_weights=balanced"]
     train(compose_config(args, tmp_path / "uninterrupted"))
     build_callbacks = pipeline._callbacks
     with monkeypatch.context() as patch:
@@ -142,3 +146,6 @@ def test_an_interrupted_run_resumes_exactly(order, step, during_validation, tmp_
             train(compose_config(args, tmp_path / "interrupted"))
     train(compose_config(args, tmp_path / "interrupted"))
     assert_same_run(tmp_path / "interrupted", tmp_path / "uninterrupted")
+    if order == "balanced":  # the run's recorded config says how it was trained
+        logged = yaml.safe_load((tmp_path / "interrupted" / "csv" / "hparams.yaml").read_text())
+        assert logged["data"]["sampler"] == "balanced" and logged["data"]["class_weights"] == "balanced"

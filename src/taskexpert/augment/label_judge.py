@@ -18,6 +18,7 @@ from taskexpert.augment.filters import Dropped
 from taskexpert.augment.parsing import normalize_label
 from taskexpert.augment.prompts import PromptTemplate
 from taskexpert.errors import ConfigError
+from taskexpert.models.calibration_file import load_calibration
 from taskexpert.records import Record
 from taskexpert.tasks.kinds.classification import parse_label
 from taskexpert.teachers.json_text import first_json_object
@@ -70,7 +71,8 @@ class TeacherJudge:
 
 
 class StudentJudge:
-    """A trained student run (`train.py` output directory) scoring the task's labels of each record."""
+    """A trained student run (`train.py` output directory) scoring the task's labels of each record; it decides
+    with the calibration saved beside its adapter (adapter/calibration.json), as the run's own evaluation did."""
 
     def __init__(self, run_dir: str | Path, batch_size: int = 8) -> None:
         self.run_dir = Path(run_dir)
@@ -110,6 +112,7 @@ class StudentJudge:
             tokenizer, task, run_cfg.data.max_length, "label", target=run_cfg.data.target
         )
         self._pad_id = tokenizer.pad_token_id
+        self._calibration = load_calibration(self.run_dir / "adapter", task.labels)
 
     def predict(self, records: Sequence[Record]) -> list[str | None]:
         from taskexpert.data.collate import EvalCollator
@@ -124,7 +127,11 @@ class StudentJudge:
             batch = collate(examples[start : start + self.batch_size])
             label_tokens = self._encoder.label_tokens
             scores = score_task_labels(self._model, batch, label_tokens, self._pad_id)
-            labels.extend(label_tokens.names[int(index)] for index in scores.argmax(dim=-1))
+            if self._calibration is not None and self._calibration.applied:
+                rows = [dict(zip(label_tokens.names, row, strict=True)) for row in scores.tolist()]
+                labels.extend(self._calibration.decision(row) for row in rows)
+            else:
+                labels.extend(label_tokens.names[int(index)] for index in scores.argmax(dim=-1))
         return labels
 
 

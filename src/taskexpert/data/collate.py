@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -15,18 +15,25 @@ def _pad(rows: Sequence[list[int]], value: int) -> torch.Tensor:
 
 
 class TrainCollator:
-    """Right-pads a batch for the causal-LM loss; padding never counts in the loss."""
+    """Right-pads a batch for the causal-LM loss; padding never counts in the loss. With `example_weights`
+    (example id -> weight, data.class_weights) the batch carries each example's loss weight as `weights`."""
 
-    def __init__(self, pad_token_id: int) -> None:
+    def __init__(self, pad_token_id: int, example_weights: Mapping[str, float] | None = None) -> None:
         self.pad_token_id = pad_token_id
+        self.example_weights = example_weights
 
     def __call__(self, examples: list[EncodedExample]) -> dict[str, torch.Tensor]:
         input_ids = _pad([e.input_ids for e in examples], self.pad_token_id)
-        return {
+        batch = {
             "input_ids": input_ids,
             "attention_mask": _pad([[1] * len(e.input_ids) for e in examples], 0),
             "labels": _pad([e.labels for e in examples], IGNORE_INDEX),
         }
+        if self.example_weights is not None:
+            batch["weights"] = torch.tensor(
+                [self.example_weights[e.id] for e in examples], dtype=torch.float32
+            )
+        return batch
 
 
 class EvalCollator:

@@ -6,15 +6,21 @@ continues the epoch where the interrupted one stopped instead of starting it ove
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
+from taskexpert.data.balanced_sampling import BalancedSampler
+from taskexpert.data.class_weights import weights_by_example
 from taskexpert.data.collate import EvalCollator, TrainCollator
 from taskexpert.data.encoding import EncodedExample, ExampleEncoder
 from taskexpert.data.sampling import EpochSampler, LengthGroupedSampler
 from taskexpert.data.splits import Splits
+from taskexpert.errors import ConfigError
+
+SAMPLERS = ("shuffle", "balanced")  # data.sampler: the training order
 
 
 class QADataModule(pl.LightningDataModule):
@@ -27,6 +33,8 @@ class QADataModule(pl.LightningDataModule):
         group_by_length: bool = False,
         num_workers: int = 0,
         seed: int = 0,
+        class_weights: Mapping[str, float] | None = None,
+        sampler: str = "shuffle",
     ) -> None:
         super().__init__()
         self.splits = splits
@@ -38,7 +46,15 @@ class QADataModule(pl.LightningDataModule):
         self.seed = seed
         self.encoded: dict[str, list[EncodedExample]] = {}
         pad_token_id = encoder.tokenizer.pad_token_id
-        self.train_collator = TrainCollator(pad_token_id)
+        if sampler not in SAMPLERS:
+            raise ConfigError(f"data.sampler={sampler!r} is unknown: use one of {', '.join(SAMPLERS)}")
+        self.sampler = sampler
+        # the training split's gold labels, in its order: what class weights and the balanced order go by
+        self.train_labels = [record.target for record in splits.train]
+        weights = None
+        if class_weights is not None:
+            weights = weights_by_example([r.id for r in splits.train], self.train_labels, class_weights)
+        self.train_collator = TrainCollator(pad_token_id, weights)
         self.eval_collator = EvalCollator(pad_token_id)
         self._resume_position: tuple[int, int] | None = None  # (epoch, batches done), from a checkpoint
 
@@ -61,7 +77,10 @@ class QADataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         examples = self.encoded["train"]
         sampler: EpochSampler
-        if self.group_by_length:
+        if self.sampler == "balanced":
+            lengths = [len(e.input_ids) for e in examples] if self.group_by_length else None
+            sampler = BalancedSampler(self.train_labels, self.batch_size, self.seed, lengths)
+        elif self.group_by_length:
             sampler = LengthGroupedSampler([len(e.input_ids) for e in examples], self.batch_size, self.seed)
         else:
             sampler = EpochSampler(len(examples), self.batch_size, self.seed)

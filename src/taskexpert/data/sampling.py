@@ -58,9 +58,12 @@ class LengthGroupedSampler(EpochSampler):
         self.window = batch_size * window_batches
 
     def order(self, epoch: int) -> list[int]:
-        shuffled = super().order(epoch)
-        grouped: list[int] = []
-        for start in range(0, len(shuffled), self.window):
-            window = shuffled[start : start + self.window]
-            grouped += sorted(window, key=lambda index: -self.lengths[index])
-        return grouped
+        return group_within_windows(super().order(epoch), self.lengths, self.window)
+
+
+def group_within_windows(order: list[int], lengths: Sequence[int], window: int) -> list[int]:
+    """`order` cut into windows of `window` indices, each sorted longest first."""
+    grouped: list[int] = []
+    for start in range(0, len(order), window):
+        grouped += sorted(order[start : start + window], key=lambda index: -lengths[index])
+    return grouped

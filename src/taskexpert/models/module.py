@@ -16,9 +16,11 @@ import pytorch_lightning as pl
 import torch
 
 from taskexpert.data.encoding import LabelTokens
+from taskexpert.models.calibration import Calibration, CalibrationPlan, calibrated_results, describe
 from taskexpert.models.decoding import Sampling, greedy_generate
 from taskexpert.models.label_scoring import answer_only_loss, supports_answer_only_logits
 from taskexpert.models.label_sequences import score_task_labels
+from taskexpert.models.weighted_loss import weighted_answer_loss
 from taskexpert.tasks.task import Task
 
 log = logging.getLogger(__name__)
@@ -70,10 +72,21 @@ class QAModule(pl.LightningModule):
         # The loss needs logits only where an answer token follows; computing the vocabulary projection
         # everywhere else cost about a quarter of a SmolLM2 step (see BENCHMARKS.md). Same loss value.
         self.answer_only_logits = supports_answer_only_logits(model)
+        # Offsets applied to the label scores at evaluation (None: plain argmax), and the plan that fits them
+        # at the next validation's end (set by the pipeline for the final validation).
+        self.calibration: Calibration | None = None
+        self.calibration_plan: CalibrationPlan | None = None
 
     # --- training -------------------------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
-        loss = answer_only_loss(self.model, batch) if self.answer_only_logits else self.model(**batch).loss
+        weights = batch.get("weights")  # data.class_weights: a loss weight per example
+        if weights is not None:
+            inputs = {key: value for key, value in batch.items() if key != "weights"}
+            loss = weighted_answer_loss(self.model, inputs, weights, self.answer_only_logits)
+        elif self.answer_only_logits:
+            loss = answer_only_loss(self.model, batch)
+        else:
+            loss = self.model(**batch).loss
         tokens = (batch["labels"] != -100).sum()
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         self.log("train/answer_tokens", tokens.float(), reduce_fx="sum", batch_size=1)
@@ -155,7 +168,16 @@ class QAModule(pl.LightningModule):
         self._outputs = []
         if not rows:
             return
-        metrics = split_metrics(self.task, rows, f"{split}/")
+        if split == "val" and self.calibration_plan is not None:  # every process fits on the same rows
+            self.calibration = self.calibration_plan.fit(rows, self._score_batch)
+            self.calibration_plan = None
+            log.info(describe(self.calibration))
+        if self.calibration is not None and self.eval_settings.mode == "label" and self.task.labels:
+            rows, metrics = calibrated_results(rows, self.calibration, self._split_metrics, f"{split}/")
+        else:
+            metrics = self._split_metrics(rows, f"{split}/")
+        if split == "val" and self.calibration is not None:
+            metrics.update(self.calibration.summary())
         scalars = {k: v for k, v in metrics.items() if isinstance(v, float)}
         # Every process holds the same whole-split values: "max" over processes keeps them exact.
         self.log_dict(scalars, prog_bar=False, batch_size=len(rows), sync_dist=True, reduce_fx="max")
@@ -167,6 +189,17 @@ class QAModule(pl.LightningModule):
         log.info("%s: %d records, %s", split, len(rows), summary)
         self.results[split] = metrics
         self.predictions[split] = rows
+
+    def _score_batch(self, batch: dict) -> list[list[float]]:
+        """Label scores of an evaluation batch built outside the loaders (the content-free inputs)."""
+        on_device = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        with torch.no_grad():
+            return score_task_labels(
+                self.model, on_device, self.label_tokens, self.tokenizer.pad_token_id
+            ).tolist()
+
+    def _split_metrics(self, rows: list[dict[str, Any]], prefix: str) -> dict[str, object]:
+        return split_metrics(self.task, rows, prefix)
 
     def validation_step(self, batch: dict, batch_index: int) -> None:
         self._eval_step(batch)

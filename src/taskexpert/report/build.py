@@ -17,6 +17,8 @@ from taskexpert.report.summarize import (
     Group,
     Series,
     Verdict,
+    calibrated_jobs,
+    calibration_columns,
     choose_metric,
     metric_label,
     sensitivity_series,
@@ -72,13 +74,23 @@ def analyse(sweep_dir: str | Path, metric: str | None = None, out_dir: str | Pat
         chosen = choose_metric(jobs, metric)
     except ValueError as error:
         raise ReportError(f"{sweep_dir}: {error}") from None
-    metrics = [*SUMMARY_METRICS, *([chosen] if chosen not in SUMMARY_METRICS else [])]
+    uncalibrated = calibration_columns(jobs)
+    metrics = [*SUMMARY_METRICS, *uncalibrated]
+    metrics += [chosen] if chosen not in metrics else []
     groups = summarize(jobs, varying, metrics)
     series = sensitivity_series(groups, chosen)
     notes = []
     if metric is None and chosen != DEFAULT_METRIC:
         notes.append(
             f"no finished job has {DEFAULT_METRIC}; the figure and verdict use {metric_label(chosen)}."
+        )
+    calibrated = calibrated_jobs(jobs)
+    if calibrated:
+        done = sum(job.status == DONE for job in jobs)
+        notes.append(
+            f"{len(calibrated)} of {done} finished jobs decide with calibrated label scores (eval.calibration): "
+            "their validation and test columns are the calibrated decision (validation: on the items the offsets "
+            "were fitted on); the (uncalibrated) columns are the plain argmax of the same runs."
         )
     if not any(job.status == DONE for job in jobs):
         notes.append("no job has finished yet: the tables list the configurations found, without results.")
@@ -113,7 +125,8 @@ def build_report(
         write_summary_csv(out / "summary.csv", report.groups, report.varying, report.metrics)
     )
     report.written.append(write_runs_csv(out / "runs.csv", report.jobs, report.varying))
-    report.figures = write_figures(out, report.series, report.groups, report.metric, report.metrics)
+    plotted = [metric for metric in report.metrics if "/uncalibrated/" not in metric]
+    report.figures = write_figures(out, report.series, report.groups, report.metric, plotted)
     report.written += report.figures
     report.written.append(atomic_write_text(out / "summary.md", summary_markdown(report)))
     return report

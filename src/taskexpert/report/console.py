@@ -27,8 +27,10 @@ PIPED_WIDTH = 160
 def short_metric_label(metric: str) -> str:
     """`test/macro_f1` -> `test F1`: the terminal table has to fit a window."""
     split, _, measure = metric.partition("/")
+    uncalibrated = measure.startswith("uncalibrated/")
+    measure = measure.removeprefix("uncalibrated/")
     measure = {"acc": "acc", "macro_f1": "F1"}.get(measure, measure)
-    return f"{split} {measure}".strip()
+    return f"{split} {measure}".strip() + (" uncal." if uncalibrated else "")
 
 
 def results_table(report: Report) -> Table:

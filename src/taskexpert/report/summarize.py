@@ -9,6 +9,8 @@ from itertools import combinations
 from taskexpert.report.collect import DONE, FULL_FINE_TUNING, PRUNED, Job
 
 SUMMARY_METRICS = ("val/acc", "val/macro_f1", "test/acc", "test/macro_f1")
+# The plain argmax beside the calibrated decision (eval.calibration): shown when some job applied calibration.
+UNCALIBRATED_METRICS = ("val/uncalibrated/macro_f1", "test/uncalibrated/acc", "test/uncalibrated/macro_f1")
 DEFAULT_METRIC, FALLBACK_METRIC = "test/macro_f1", "val/macro_f1"
 METHOD_ORDER = ("lora", "prefix", "prompt", "p_tuning", FULL_FINE_TUNING)
 METHOD_NAMES = {
@@ -22,6 +24,17 @@ SPLIT_NAMES = {"val": "validation", "test": "test"}
 MEASURE_NAMES = {"acc": "accuracy", "macro_f1": "macro-F1", "loss": "loss"}
 
 
+def calibrated_jobs(jobs: list[Job]) -> list[Job]:
+    """Finished jobs whose val/test metrics are those of a calibrated decision (calibration/applied = 1)."""
+    return [job for job in jobs if job.status == DONE and job.metrics.get("calibration/applied") == 1]
+
+
+def calibration_columns(jobs: list[Job]) -> list[str]:
+    """The uncalibrated metrics to show beside the others: when a job calibrated, and only those it has."""
+    calibrated = calibrated_jobs(jobs)
+    return [metric for metric in UNCALIBRATED_METRICS if any(metric in job.metrics for job in calibrated)]
+
+
 def method_name(method: str) -> str:
     return METHOD_NAMES.get(method, method)
 
@@ -31,6 +44,8 @@ def metric_label(metric: str) -> str:
     split, _, measure = metric.partition("/")
     if not measure:
         return metric
+    if measure.startswith("uncalibrated/"):
+        return f"{metric_label(f'{split}/' + measure.removeprefix('uncalibrated/'))} (uncalibrated)"
     if measure.startswith("f1_"):
         measure_name = f"F1 ({measure.removeprefix('f1_')})"
     else:

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+from taskexpert.data.class_weights import training_balance
 from taskexpert.data.datamodule import QADataModule
 from taskexpert.data.encoding import ExampleEncoder
 from taskexpert.data.loading import load_splits
@@ -23,6 +24,7 @@ from taskexpert.models.adapters import adapter_name, apply_adapter, count_parame
 from taskexpert.models.loading import load_model_and_tokenizer
 from taskexpert.models.module import EvalSettings, OptimizerSettings, QAModule
 from taskexpert.tasks import Task, build_task
+from taskexpert.training.calibration_setup import EVAL_KEYS, prepare_calibration, save_beside_adapter
 from taskexpert.training.config_logging import loggable_config
 from taskexpert.training.dry_run import dry_run
 from taskexpert.training.last_checkpoint import LastCheckpoint
@@ -109,9 +111,12 @@ def build_data_and_module(
         group_by_length=cfg.data.group_by_length,
         num_workers=cfg.data.num_workers,
         seed=cfg.seed,
+        **training_balance(cfg.data, [record.target for record in splits.train], task.labels),
     )
     eval_settings = {
-        k: v for k, v in OmegaConf.to_container(cfg.eval, resolve=True).items() if k not in ("test", "train")
+        k: v
+        for k, v in OmegaConf.to_container(cfg.eval, resolve=True).items()
+        if k not in ("test", "train", *EVAL_KEYS)
     }
     eval_settings["mode"] = encoder.eval_mode  # null in the config: the task's default
     eval_settings["max_new_tokens"] = eval_settings.get("max_new_tokens") or task.generate.max_new_tokens
@@ -185,6 +190,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if cfg.checkpoint.enabled:  # the callback misses the final state when max_steps ends an epoch early
             trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
         best = "best" if cfg.checkpoint.enabled and trainer.checkpoint_callback.best_model_path else None
+        prepare_calibration(cfg, module, datamodule.encoder, task.labels, trained=trainer.global_step > 0)
         with _known_warnings_silenced():
             trainer.validate(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
             if cfg.eval.test:
@@ -207,7 +213,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for split_metrics in module.results.values():
             metrics.update(split_metrics)
         if trainer.is_global_zero:  # every process holds the same gathered results; one writes them
-            model.save_pretrained(run_dir / "adapter" if cfg.peft is not None else run_dir / "model")
+            export_dir = run_dir / "adapter" if cfg.peft is not None else run_dir / "model"
+            model.save_pretrained(export_dir)
+            save_beside_adapter(module, export_dir)
             write_predictions(run_dir, module.predictions)
             write_metrics(run_dir, metrics)
         status = "success"

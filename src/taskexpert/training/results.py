@@ -38,10 +38,15 @@ def results_table(metrics: dict[str, Any], title: str, task: Task) -> Table:
     table.add_column("split")
     for _, column in columns:
         table.add_column(column, justify="right")
-    for split in ("val", "test"):
+    shown = ["val", "test"]
+    if metrics.get("calibration/applied") == 1.0:  # the plain argmax too, beside the calibrated decision
+        shown += ["val/uncalibrated", "test/uncalibrated"]
+    for split in shown:
         if any(f"{split}/{name}" in metrics for name, _ in columns):
             values = [metrics.get(f"{split}/{name}") for name, _ in columns]
-            table.add_row(split, *("-" if value is None else f"{value:.3f}" for value in values))
+            table.add_row(
+                split.replace("/", " "), *("-" if value is None else f"{value:.3f}" for value in values)
+            )
     return table
 
 
