@@ -29,21 +29,24 @@ from taskexpert.augment.dedup import Deduplicator  # noqa: E402
 from taskexpert.augment.generation import generate_records  # noqa: E402
 from taskexpert.augment.jobs import rewrite_jobs  # noqa: E402
 from taskexpert.augment.prompts import PromptTemplate  # noqa: E402
-from taskexpert.records import QARecord, write_jsonl  # noqa: E402
+from taskexpert.records import Record, write_jsonl  # noqa: E402
+from taskexpert.tasks import load_task  # noqa: E402
 from taskexpert.teachers.backends.openai_compatible import OpenAICompatibleBackend  # noqa: E402
 from taskexpert.teachers.cache import ResponseCache  # noqa: E402
 from taskexpert.teachers.sampling import Sampling  # noqa: E402
 from taskexpert.teachers.teacher import Teacher  # noqa: E402
 
 
-def seeds(count: int) -> list[QARecord]:
+def seeds(count: int) -> list[Record]:
     return [
-        QARecord(
+        Record(
             id=f"b{index:05d}",
-            question=f"Does treatment number {index} reduce symptom score {index % 97} in cohort {index // 97}?",
-            context=f"Cohort {index // 97} received treatment {index} for {index % 13 + 1} weeks; scores were recorded.",
-            long_answer=f"Treatment {index} changed the score.",
-            label="yes",
+            inputs={
+                "question": f"Does treatment number {index} reduce symptom score {index % 97} in cohort {index // 97}?",
+                "context": f"Cohort {index // 97} received treatment {index} for {index % 13 + 1} weeks; scores were recorded.",
+            },
+            reference=f"Treatment {index} changed the score.",
+            target=load_task().labels[0],
         )
         for index in range(count)
     ]
@@ -62,7 +65,7 @@ def teacher_for(server: FaultServer, cache_path: Path, concurrency: int) -> Teac
 
 def jobs_for(count: int, per_seed: int = 1):
     template = PromptTemplate.load(ROOT / "conf" / "prompts" / "rewrite.txt")
-    return rewrite_jobs(seeds(count // per_seed), template, ["question"], per_seed)
+    return rewrite_jobs(load_task(), seeds(count // per_seed), template, ["question"], per_seed)
 
 
 def throughput(delay: float, items: int, concurrency: int, scratch: Path) -> float:
