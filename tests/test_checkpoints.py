@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import torch
@@ -39,9 +40,8 @@ def test_checkpoint_holds_the_adapter_only_and_resumes(tmp_path):
 
     resumed = train(compose_config([*CHECKPOINTED, "trainer.max_steps=6", "ckpt_path=last"], run_dir))
     assert resumed["global_step"] == 6
-    log_steps = [
-        int(row.split(",")[1]) for row in (run_dir / "csv" / "metrics.csv").read_text().splitlines()[1:]
-    ]
+    with (run_dir / "csv" / "metrics.csv").open() as handle:  # columns by name: their order is alphabetical
+        log_steps = [int(row["step"]) for row in csv.DictReader(handle)]
     assert max(log_steps) >= 5  # the second run logged steps past the first one's end
 
 

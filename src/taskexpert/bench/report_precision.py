@@ -129,7 +129,7 @@ def settings_line(results: Results, environment: dict) -> str:
     return (
         f"{model}; LoRA r={settings['lora_rank']} on {', '.join(settings['lora_targets'])}, prefix tuning with "
         f"{settings['prefix_tokens']} virtual tokens; batch {settings['batch_size']} of {data['mean_tokens']:.0f} "
-        "tokens per example on average (invented PubMedQA-length records); "
+        "tokens per example on average (invented records as long as the default task's); "
         f"{settings['warmup_steps']} warm-up and {settings['measured_steps']} measured optimizer steps per arm, "
         f"{settings['repeats']} rounds; evaluation of {settings['eval_examples']} examples, batch "
         f"{settings['eval_batch_size']}, up to {settings['eval_max_new_tokens']} new tokens."

@@ -37,7 +37,7 @@ def resolve_class_weights(
         if any(isinstance(key, bool) for key in setting):
             raise ConfigError(
                 "data.class_weights has a key true/false: YAML reads bare yes, no, on, off as booleans: "
-                "quote such labels ('yes': 1.0, 'no': 2.0)"
+                "quote such labels in YAML ('on': 1.0, 'off': 2.0)"
             )
         unknown = [str(key) for key in setting if str(key) not in labels]
         if unknown:
