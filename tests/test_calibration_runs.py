@@ -140,3 +140,18 @@ def test_generate_mode_says_calibration_does_not_apply(make_config, caplog):
     assert metrics["calibration/applied"] == 0.0 and "eval.mode=generate" in metrics["calibration/note"]
     assert "eval.mode=generate gives no label scores" in caplog.text
     assert not any("uncalibrated" in key for key in metrics)
+
+
+def test_any_task_with_labels_is_calibrated_over_its_own_labels(make_config, tmp_path):
+    """TREC's six classes (the task layer supplies them); a task without labels says calibration does not apply."""
+    trec = train(make_config("task=trec", *RUN, *UNGUARDED, run_dir=tmp_path / "trec"))
+    labels = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+    stored = json.loads((tmp_path / "trec" / "adapter" / "calibration.json").read_text())
+    assert stored["labels"] == labels and set(stored["offsets"]) == set(labels)
+    assert all(f"calibration/offset_{label}" in trec for label in labels)
+    assert "test/uncalibrated/macro_f1" in trec and "val/uncalibrated/acc" in trec
+
+    answers = train(make_config("task=gsm8k", *RUN, "eval.max_new_tokens=2", run_dir=tmp_path / "gsm8k"))
+    assert answers["calibration/applied"] == 0.0 and "no labels" in answers["calibration/note"]
+    assert not (tmp_path / "gsm8k" / "adapter" / "calibration.json").exists()
+    assert not any("uncalibrated" in key for key in answers)

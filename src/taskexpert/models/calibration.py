@@ -208,7 +208,9 @@ class CalibrationPlan:
         """Fit from the validation rows alone (and, for content_free, the model's scores of the batch)."""
         started = time.perf_counter()
         method = self.settings.method
-        if not self.scores_exist:
+        if not self.labels:
+            calibration = off(method, self.labels, "off: the task has no labels to calibrate")
+        elif not self.scores_exist:
             calibration = off(
                 method, self.labels, "off: eval.mode=generate gives no label scores to calibrate"
             )

@@ -30,7 +30,7 @@ def calibration_settings(cfg: DictConfig, labels: Sequence[str]) -> CalibrationS
     guard = OmegaConf.to_container(evaluation.get("calibration_guard") or {}, resolve=True)
     metric, note = decision_metric(str(cfg.optimized_metric), labels)
     method = str(evaluation.get("calibration") or "none")
-    if note and method == "bias":
+    if note and method == "bias" and labels:  # a task without labels has nothing to calibrate: no warning
         log.warning("calibration: %s", note)
     inputs = evaluation.get("content_free_inputs")
     return CalibrationSettings(
@@ -86,7 +86,7 @@ def prepare_calibration(
 def save_beside_adapter(module, export_dir: Path) -> None:
     """calibration.json beside the exported adapter, so every later use decides as this run did."""
     calibration = module.calibration
-    if calibration is not None and calibration.method != "none":
+    if calibration is not None and calibration.method != "none" and calibration.labels:
         save_calibration(export_dir, calibration)
     else:  # a file left by an earlier run in this directory would decide for weights it was not fitted to
         (export_dir / CALIBRATION_FILE).unlink(missing_ok=True)
