@@ -41,8 +41,8 @@ from taskexpert.augment.llm2llm_state import (
     write_final_outputs,
     write_if_changed,
 )
-from taskexpert.augment.pipeline import build_filters
 from taskexpert.augment.prompts import PromptTemplate
+from taskexpert.augment.shared import build_filters
 from taskexpert.augment.task_fields import TaskFields
 from taskexpert.data.loading import load_splits
 from taskexpert.data.splits import Splits

@@ -1,184 +1,34 @@
-"""Dr. LLaMA augmentation: plain config in, augmented records and stats out. Callable without a command line.
+"""augment.py's pipeline: plain config in, augmented records and stats out, callable without a command line.
 
-Seeds are the training split of `cfg.data` (the first `method.max_seeds`); the validation and test items
-only feed the contamination guard. The teacher is reached through the cache, so a re-run (after a kill,
-or with more seeds) reuses every answer already received and reproduces the same records.
+Each method is one module with a `run_*(cfg)` function, registered below by `method.name`; the parts they share
+(seeds, filters) live in `augment/shared.py`, below them, so no method imports this dispatcher.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from taskexpert.augment.contamination import guard_from_config, write_guard_meta
-from taskexpert.augment.dedup import Deduplicator
-from taskexpert.augment.diversity import diversity_stats
-from taskexpert.augment.embeddings import SentenceEmbedder
-from taskexpert.augment.filters import RecordFilter
-from taskexpert.augment.generation import generate_records
-from taskexpert.augment.jobs import GenerationJob, new_jobs, rewrite_jobs
-from taskexpert.augment.label_judge import LabelConsistencyFilter, StudentJudge, TeacherJudge
-from taskexpert.augment.progress import teacher_progress
-from taskexpert.augment.prompts import PromptTemplate
-from taskexpert.augment.report import log_to_wandb, print_summary, write_outputs
-from taskexpert.augment.task_fields import compared_fields
-from taskexpert.data.loading import load_splits
-from taskexpert.data.splits import Splits
+from taskexpert.augment.drllama import build_jobs, run_drllama
+from taskexpert.augment.llm2llm import run_llm2llm
+from taskexpert.augment.rebase import run_rebase
 from taskexpert.errors import ConfigError
-from taskexpert.records import Record
-from taskexpert.tasks import build_task
-from taskexpert.teachers import Teacher, build_teacher
-from taskexpert.training.config_logging import loggable_config
 
-log = logging.getLogger(__name__)
-METHOD_BLOCKS = ("rewrite", "new")
-
-
-def _sampling_overrides(block: Any) -> dict[str, Any]:
-    return {"max_new_tokens": int(block.max_new_tokens)} if block.get("max_new_tokens") else {}
-
-
-def build_jobs(cfg: DictConfig, seeds: list[Record], pool: list[Record]) -> list[GenerationJob]:
-    """The jobs of every method block present in `cfg.method` (rewrite, then new), on the task's fields."""
-    method = cfg.method
-    task = build_task(cfg.task)
-    blocks = [name for name in METHOD_BLOCKS if method.get(name) is not None]
-    if not blocks:
-        raise ConfigError(f"method {method.get('name')!r} has neither a `rewrite` nor a `new` block")
-    prompts_dir = cfg.paths.get("prompts_dir")
-    jobs: list[GenerationJob] = []
-    for name in blocks:
-        block = method[name]
-        if int(block.n_per_seed) < 1:
-            raise ConfigError(f"method.{name}.n_per_seed={block.n_per_seed} must be >= 1")
-        template = PromptTemplate.load(block.prompt, prompts_dir)
-        fields = list(block.fields) if block.get("fields") else None  # null: the task's (see jobs.py)
-        if name == "rewrite":
-            jobs += rewrite_jobs(
-                task, seeds, template, fields, int(block.n_per_seed), _sampling_overrides(block)
-            )
-        else:
-            jobs += new_jobs(
-                task,
-                seeds,
-                pool,
-                template,
-                fields,
-                int(block.n_per_seed),
-                int(block.examples_per_prompt),
-                int(cfg.seed),
-                _sampling_overrides(block),
-            )
-    return jobs
-
-
-def build_filters(cfg: DictConfig, splits: Splits, teacher: Teacher, embedder) -> list[RecordFilter]:
-    """Dedup (against all training records), contamination (validation + test), label consistency."""
-    filters_cfg = cfg.filters
-    filters: list[RecordFilter] = []
-    if filters_cfg.dedup.enabled:
-        dedup = Deduplicator(
-            compared_fields(filters_cfg.dedup.fields, cfg.task),
-            filters_cfg.dedup.near,
-            float(filters_cfg.dedup.threshold),
-            embedder,
-        )
-        dedup.add_references(splits.train)
-        filters.append(dedup)
-    if filters_cfg.contamination.enabled:
-        filters.append(guard_from_config(cfg.data.get("leak_check"), splits.validation + splits.test))
-    judge_cfg = filters_cfg.label_consistency
-    if judge_cfg.enabled:
-        if judge_cfg.judge == "teacher":
-            template = PromptTemplate.load(judge_cfg.prompt, cfg.paths.get("prompts_dir"))
-            judge = TeacherJudge(
-                teacher, template, build_task(cfg.task).labels, int(judge_cfg.max_new_tokens)
-            )
-        elif judge_cfg.judge == "student":
-            if not judge_cfg.get("student_run_dir"):
-                raise ConfigError(
-                    "filters.label_consistency.judge=student needs student_run_dir=<train run dir>"
-                )
-            judge = StudentJudge(judge_cfg.student_run_dir)
-        else:
-            raise ConfigError(f"filters.label_consistency.judge={judge_cfg.judge!r}: use teacher or student")
-        filters.append(LabelConsistencyFilter(judge, bool(judge_cfg.keep_unanswered)))
-    return filters
-
-
-def _needs_embedder(cfg: DictConfig) -> bool:
-    dedup = cfg.filters.dedup
-    return (dedup.enabled and dedup.near == "embedding") or (
-        cfg.diversity.enabled and cfg.diversity.embeddings
-    )
-
-
-def select_seeds(splits: Splits, max_seeds: int | None) -> list[Record]:
-    if max_seeds is not None and int(max_seeds) < 1:
-        raise ConfigError(f"method.max_seeds={max_seeds} must be >= 1 (or null for all)")
-    return splits.train if max_seeds is None else splits.train[: int(max_seeds)]
+METHODS: dict[str, Callable[[DictConfig], dict[str, Any]]] = {
+    "rewrite": run_drllama,
+    "new": run_drllama,
+    "combined": run_drllama,
+    "llm2llm": run_llm2llm,
+    "rebase": run_rebase,
+}
+__all__ = ["METHODS", "augment", "build_jobs"]
 
 
 def augment(cfg: DictConfig) -> dict[str, Any]:
-    """Run the configured method; write augmented.jsonl, augment_stats.json, augment_rejected.jsonl."""
-    if cfg.method.name == "rebase":  # imported here: rebase builds on this module's seeds and filters
-        from taskexpert.augment.rebase import run_rebase
-
-        return run_rebase(cfg)
-    if cfg.method.name == "llm2llm":
-        from taskexpert.augment.llm2llm import run_llm2llm
-
-        return run_llm2llm(cfg)
-    started = time.perf_counter()
-    run_dir = Path(cfg.paths.run_dir)
-    splits = load_splits(cfg.data, build_task(cfg.task))
-    seeds = select_seeds(splits, cfg.method.get("max_seeds"))
-    jobs = build_jobs(cfg, seeds, splits.train)  # prompts and fields checked before any model loads
-    embedder = SentenceEmbedder() if _needs_embedder(cfg) else None
-    teacher = build_teacher(cfg.teacher, cfg.sampling, cfg.cache.path)
-    try:
-        filters = build_filters(cfg, splits, teacher, embedder)
-        with teacher_progress(
-            len(jobs), f"{cfg.method.name} with {teacher.name}", bool(cfg.progress)
-        ) as tick:
-            result = generate_records(teacher, jobs, filters, on_response=tick)
-        cache_entries = len(teacher.cache)
-        teacher_totals = teacher.stats.as_dict()  # generation and judging together
-    finally:
-        teacher.close()
-        teacher.cache.close()
-    stats: dict[str, Any] = {
-        "method": str(cfg.method.name),
-        "teacher": {"model": teacher.name, "backend": teacher.backend.kind},
-        "seeds": len(seeds),
-        **result.stats(),
-        "failures": [
-            item.as_dict() for item in result.rejected_items if item.reason.startswith("teacher_failed")
-        ],
-        "teacher_totals": teacher_totals,
-        "prompt_hashes": sorted({job.prompt_hash for job in jobs}),
-        "sampling": OmegaConf.to_container(cfg.sampling, resolve=True),
-        "cache": {"path": str(cfg.cache.path), "entries": cache_entries},
-    }
-    if cfg.diversity.enabled:
-        div_cfg = cfg.diversity
-        measure = embedder if div_cfg.embeddings else None
-        fields = compared_fields(div_cfg.fields, cfg.task)
-        stats["diversity"] = {
-            "seeds": diversity_stats(seeds, fields, measure, int(div_cfg.max_items), int(cfg.seed)),
-            "generated": diversity_stats(
-                result.records, fields, measure, int(div_cfg.max_items), int(cfg.seed)
-            ),
-        }
-    stats["total_seconds"] = round(time.perf_counter() - started, 3)
-    paths = write_outputs(run_dir, cfg.output, result.records, stats, result.rejected_items)
-    write_guard_meta(cfg, splits, paths["records"], len(result.records))
-    if cfg.wandb.enabled:
-        log_to_wandb(cfg.wandb, loggable_config(cfg), stats, run_dir)
-    print_summary(stats, paths)
-    log.info("kept %d of %d requested records; files in %s", stats["kept"], stats["requested"], run_dir)
-    return stats
+    """Run the method named by `cfg.method.name`; write augmented.jsonl, augment_stats.json, augment_rejected.jsonl."""
+    name = str(cfg.method.get("name"))
+    if name not in METHODS:
+        raise ConfigError(f"method.name={name!r} is unknown: use one of {', '.join(METHODS)}")
+    return METHODS[name](cfg)

@@ -266,13 +266,12 @@ def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, A
 
     `embedder` replaces the retrieval embedder of the config (e.g. an already loaded model).
     """
-    # pipeline.py dispatches here, so its helpers are imported when needed, not at import time
-    from taskexpert.augment import pipeline
     from taskexpert.augment.contamination import write_guard_meta
     from taskexpert.augment.diversity import diversity_stats
     from taskexpert.augment.embeddings import SentenceEmbedder
     from taskexpert.augment.progress import teacher_progress
     from taskexpert.augment.report import log_to_wandb, print_summary, write_outputs
+    from taskexpert.augment.shared import build_filters, select_seeds
     from taskexpert.data.loading import load_splits
     from taskexpert.tasks import build_task
     from taskexpert.teachers import build_teacher
@@ -283,7 +282,7 @@ def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, A
     run_dir = Path(cfg.paths.run_dir)
     task = build_task(cfg.task)
     splits = load_splits(cfg.data, task)
-    seeds = pipeline.select_seeds(splits, method.get("max_seeds"))
+    seeds = select_seeds(splits, method.get("max_seeds"))
     template = PromptTemplate.load(method.prompt, cfg.paths.get("prompts_dir"))
     template.check({*PROMPT_PLACEHOLDERS, *task_placeholders(task)})  # fails before any index is built
     retrieval = retrieval_config(cfg)
@@ -317,7 +316,7 @@ def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, A
     sentence_embedder = SentenceEmbedder() if needs_embedder else None
     teacher = build_teacher(cfg.teacher, cfg.sampling, cfg.cache.path)
     try:
-        filters = pipeline.build_filters(cfg, splits, teacher, sentence_embedder)
+        filters = build_filters(cfg, splits, teacher, sentence_embedder)
         with teacher_progress(len(jobs), f"rebase with {teacher.name}", bool(cfg.progress)) as tick:
             result = generate_records(teacher, jobs, filters, on_response=tick)
         cache_entries = len(teacher.cache)
