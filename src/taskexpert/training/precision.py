@@ -44,9 +44,7 @@ class RunPrecision:
     lightning: str  # the Trainer's `precision` argument
     weights_dtype: str  # what the base model loads as: float32 | bfloat16 | float16
     reason: str  # why, for the log
-    attention: str | None = (
-        None  # attn_implementation for transformers (device and model.compile decide); None = default
-    )
+    attention: str | None = None  # transformers' attn_implementation (device, model.compile); None = default
 
     def describe(self) -> str:
         attention = self.attention or "default"
