@@ -125,13 +125,13 @@ def test_contradictory_precision_settings_are_refused(tmp_path, overrides, messa
         resolved(*overrides, tmp_path=tmp_path)
 
 
-def test_bf16_on_a_cpu_takes_eager_attention_unless_configured(cpu_with, tmp_path):
+def test_attention_is_transformers_default_unless_compiled_on_a_cpu(cpu_with, tmp_path):
     cpu_with("avx512_bf16")
-    assert resolved(tmp_path=tmp_path).attention == "eager"  # bf16-base
-    assert resolved("peft=none", tmp_path=tmp_path).attention == "eager"  # bf16-mixed computes in bf16 too
-    assert resolved("trainer.precision=32-true", tmp_path=tmp_path).attention is None  # transformers' sdpa
-    assert resolved("model.attn_implementation=sdpa", tmp_path=tmp_path).attention == "sdpa"
-    assert attention_implementation("auto", "bfloat16", "cuda") is None
+    assert resolved(tmp_path=tmp_path).attention is None  # sdpa: eager keeps ~1 GB of attention probabilities
+    assert resolved("model.compile=true", tmp_path=tmp_path).attention == "eager"  # inductor fuses it
+    compiled_sdpa = resolved("model.compile=true", "model.attn_implementation=sdpa", tmp_path=tmp_path)
+    assert compiled_sdpa.attention == "sdpa"  # explicit choices stay
+    assert attention_implementation("auto", True, "cuda") is None
 
 
 def test_lightning_short_names_and_explicit_choices_stay(tmp_path):
@@ -150,8 +150,7 @@ def padded_batch(tokenizer):
 
 
 def fp32_and_bf16_base_twins(peft_overrides: list[str]):
-    """One adapter on an fp32 base (sdpa attention) and a deep copy of it with the frozen base cast to bf16 and
-    eager attention, as bf16-base runs on a CPU."""
+    """One adapter on an fp32 base and a deep copy of it with the frozen base cast to bf16."""
     import copy
 
     cfg = compose_config(["model=tiny_llama", *peft_overrides])
@@ -162,8 +161,6 @@ def fp32_and_bf16_base_twins(peft_overrides: list[str]):
         if "lora_B" in name:
             torch.nn.init.normal_(parameter, std=0.05)
     twin = store_frozen_weights_in(copy.deepcopy(model), torch.bfloat16)
-    twin.get_base_model().set_attn_implementation(attention_implementation("auto", "bfloat16", "cpu"))
-    assert twin.get_base_model().config._attn_implementation == "eager"
     return model, twin, tokenizer
 
 
@@ -223,8 +220,7 @@ def test_a_bf16_base_step_keeps_the_base_and_trains_fp32_adapter_and_optimizer_s
 
 def score_sample(run_dir, cfg, dtype: str) -> torch.Tensor:
     """Label log-probabilities of the whole bundled sample (60 records) with the run's adapter on a `dtype` base."""
-    attention = attention_implementation("auto", dtype, "cpu")  # what the run itself used on this CPU
-    base, tokenizer = load_model_and_tokenizer(cfg.model, dtype, attention)
+    base, tokenizer = load_model_and_tokenizer(cfg.model, dtype)
     model = PeftModel.from_pretrained(base, str(run_dir / "adapter")).eval()
     assert {p.dtype for n, p in model.named_parameters() if "lora_" in n} == {torch.float32}
     task = build_task(cfg.task)
@@ -279,8 +275,9 @@ def test_adapters_trained_in_one_precision_load_and_score_in_the_other(tmp_path,
         ("bf16-base", ["peft=lora", "eval.mode=generate"]),
         ("bf16-base", ["peft=prefix", "peft.num_virtual_tokens=8", "eval.mode=generate"]),
         ("bf16-mixed", ["peft=lora"]),
+        ("bf16-base", ["peft=lora", "model.compile=eager"]),  # dynamo capture without inductor's C++ build
     ],
-    ids=["bf16-base-lora-generate", "bf16-base-prefix-generate", "bf16-mixed-lora"],
+    ids=["bf16-base-lora-generate", "bf16-base-prefix-generate", "bf16-mixed-lora", "bf16-base-compiled"],
 )
 def test_a_run_trains_and_evaluates_in_each_bf16_precision(tmp_path, precision, overrides):
     cfg = compose_config(
@@ -294,9 +291,13 @@ def test_a_run_trains_and_evaluates_in_each_bf16_precision(tmp_path, precision, 
         ],
         tmp_path,
     )
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
     metrics = train(cfg)
     assert metrics["precision"] == precision
     assert 0.0 <= metrics["test/acc"] <= 1.0
+    compiled_graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    assert (compiled_graphs > 0) == bool(cfg.model.get("compile"))  # the decoder blocks ran compiled
     if cfg.eval.mode == "generate":  # decoding ran: every row carries its generated text
         rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
         assert rows and all("generated" in row for row in rows)

@@ -2,7 +2,7 @@
 
 python -m taskexpert.bench                        # SmolLM2-135M, 3 rounds of every arm (about 65 minutes on 2 idle cores)
 python -m taskexpert.bench --parts eval           # one part only; its sections are replaced, the rest kept
-python -m taskexpert.bench --parts precision      # bf16 against fp32, training and evaluation (about 40 minutes)
+python -m taskexpert.bench --parts precision      # bf16 against fp32, training and evaluation (29 min at --repeats 2 --steps 6)
 python -m taskexpert.bench --smoke --out /tmp/b.md  # tiny model, one step per arm: checks the plumbing only
 """
 

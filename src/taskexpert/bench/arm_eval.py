@@ -21,7 +21,7 @@ from taskexpert.data.collate import EvalCollator, TrainCollator
 from taskexpert.models.adapters import apply_adapter, store_frozen_weights_in
 from taskexpert.models.decoding import greedy_generate
 from taskexpert.models.label_sequences import score_task_labels
-from taskexpert.models.loading import attention_implementation, load_model_and_tokenizer
+from taskexpert.models.loading import load_model_and_tokenizer
 from taskexpert.tasks import load_task
 
 FORMAT_LEARNING_RATE = {"lora": 1e-3, "prefix": 1e-2}
@@ -103,11 +103,8 @@ def generate_and_parse_pass(
 
 
 def bf16_twin(model):
-    """The same adapter (fp32) on the same base weights stored in bf16, with the attention a bf16-base run
-    takes on this CPU: evaluation as such a run does it."""
-    twin = store_frozen_weights_in(copy.deepcopy(model), torch.bfloat16)
-    twin.get_base_model().set_attn_implementation(attention_implementation("auto", "bfloat16", "cpu"))
-    return twin
+    """The same adapter (fp32) on the same base weights stored in bf16: evaluation as a bf16-base run does it."""
+    return store_frozen_weights_in(copy.deepcopy(model), torch.bfloat16)
 
 
 def _summary(

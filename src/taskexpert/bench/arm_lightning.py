@@ -16,6 +16,7 @@ from taskexpert.bench.measure import StepLog, batch_shape, mark_setup_done
 from taskexpert.bench.settings import BenchSettings, hydra_model_option
 from taskexpert.data.splits import Splits
 from taskexpert.models.adapters import adapter_name, apply_adapter
+from taskexpert.models.compilation import compile_decoder_blocks
 from taskexpert.models.loading import load_model_and_tokenizer
 from taskexpert.training.loggers import build_loggers
 from taskexpert.training.pipeline import build_data_and_module
@@ -77,33 +78,21 @@ class StepClock(pl.Callback):
         self.step_log.step_done()
 
 
-def compile_decoder_blocks(model, backend: str = "inductor") -> int:
-    """torch.compile each transformer block (the same code repeats, so it compiles once per shape family);
-    the adapter layers inside are compiled with them. Returns how many blocks."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    blocks = base.get_decoder().layers
-    for block in blocks:
-        block.compile(backend=backend)
-    return len(blocks)
-
-
 def train_lightning(
     cfg: DictConfig,
     splits: Splits,
     warmup_steps: int,
     answer_only_logits: bool = True,
-    compile_backend: str | None = None,
 ) -> dict:
     """Fit for `cfg.trainer.max_steps` steps and return the clock's summary.
     `answer_only_logits=False` computes the loss the way the module did before (logits at every position);
-    `compile_backend` puts the decoder blocks under torch.compile (compilation happens in the warm-up steps)."""
+    `model.compile` puts the decoder blocks under torch.compile, as in the pipeline (it compiles in the warm-up)."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     run_dir = Path(cfg.paths.run_dir)
     precision = resolve_precision(cfg.trainer, cfg.model, cfg.peft)  # as the pipeline does
     model, tokenizer = load_model_and_tokenizer(cfg.model, precision.weights_dtype, precision.attention)
     model = apply_adapter(model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")))
-    if compile_backend:
-        compile_decoder_blocks(model, compile_backend)
+    compile_decoder_blocks(model, cfg.model.get("compile"))
     datamodule, module = build_data_and_module(cfg, model, tokenizer, splits)
     module.answer_only_logits = module.answer_only_logits and answer_only_logits
     log = StepLog(warmup_steps)
@@ -139,7 +128,8 @@ def run(
         overrides = config_overrides(
             settings, peft, precision, settings.batch_size, settings.max_length, settings.total_steps
         )
+        if compiled:  # the user's switch, with the settings' backend (smoke runs: eager, no C++ build)
+            overrides.append(f"model.compile={settings.compile_backend}")
         cfg = compose_train_config(overrides, Path(run_dir))
         splits = as_splits(training_records(settings))
-        backend = settings.compile_backend if compiled else None
-        return train_lightning(cfg, splits, settings.warmup_steps, answer_only_logits, backend)
+        return train_lightning(cfg, splits, settings.warmup_steps, answer_only_logits)

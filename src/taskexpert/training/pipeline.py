@@ -21,6 +21,7 @@ from taskexpert.data.datamodule import QADataModule
 from taskexpert.data.encoding import ExampleEncoder
 from taskexpert.data.loading import load_splits
 from taskexpert.models.adapters import adapter_name, apply_adapter, count_parameters, load_adapter
+from taskexpert.models.compilation import compile_decoder_blocks
 from taskexpert.models.loading import load_model_and_tokenizer
 from taskexpert.models.module import EvalSettings, OptimizerSettings, QAModule
 from taskexpert.tasks import Task, build_task
@@ -150,6 +151,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         model = load_adapter(model, cfg.init_adapter)
     else:
         model = apply_adapter(model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")))
+    compile_decoder_blocks(model, cfg.model.get("compile"))  # model.compile: off by default
     trainable, total = count_parameters(model)
     log.info(
         "parameters: %s trainable of %s total (%.4f%%)",

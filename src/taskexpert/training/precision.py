@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taskexpert.errors import ConfigError
+from taskexpert.models.compilation import compile_backend
 from taskexpert.models.loading import attention_implementation
 from taskexpert.utils.hardware import has_native_bf16, resolve_device
 
@@ -33,8 +34,6 @@ LIGHTNING_PRECISION = {
     "16-mixed": "16-mixed",
 }
 CHOICES = ("auto", *LIGHTNING_PRECISION)
-# what the matmuls compute in (32-true: the weights' own dtype)
-COMPUTE_DTYPE = {"bf16-base": "bfloat16", "bf16-mixed": "bfloat16", "16-mixed": "float16"}
 ALIASES = {"32": "32-true", "bf16": "bf16-mixed", "16": "16-mixed"}  # Lightning's short names
 WEIGHT_DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -45,7 +44,7 @@ class RunPrecision:
     lightning: str  # the Trainer's `precision` argument
     weights_dtype: str  # what the base model loads as: float32 | bfloat16 | float16
     reason: str  # why, for the log
-    attention: str | None = None  # attn_implementation for transformers; None = its default
+    attention: str | None = None  # transformers' attn_implementation (device, model.compile); None = default
 
     def describe(self) -> str:
         attention = self.attention or "default"
@@ -112,6 +111,6 @@ def resolve_precision(trainer_cfg: Any, model_cfg: Any, peft_cfg: Any) -> RunPre
                 "bf16-base on %s without native bf16: correct, but bf16 matmuls are emulated and slow", device
             )
     weights = model_dtype if model_dtype != "auto" else ("bfloat16" if name == "bf16-base" else "float32")
-    compute = COMPUTE_DTYPE.get(name, weights)
-    attention = attention_implementation(model_cfg.get("attn_implementation"), compute, device)
+    compiled = compile_backend(model_cfg.get("compile")) is not None
+    attention = attention_implementation(model_cfg.get("attn_implementation"), compiled, device)
     return RunPrecision(name, LIGHTNING_PRECISION[name], weights, reason, attention)
