@@ -14,22 +14,17 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from taskexpert.augment.contamination import write_guard_meta
-from taskexpert.augment.diversity import diversity_stats
 from taskexpert.augment.embeddings import SentenceEmbedder
 from taskexpert.augment.generation import generate_records
 from taskexpert.augment.jobs import GenerationJob, new_jobs, rewrite_jobs
 from taskexpert.augment.progress import teacher_progress
 from taskexpert.augment.prompts import PromptTemplate
-from taskexpert.augment.report import log_to_wandb, print_summary, write_outputs
-from taskexpert.augment.shared import build_filters, needs_embedder, select_seeds
-from taskexpert.augment.task_fields import compared_fields
+from taskexpert.augment.shared import build_filters, finish_run, needs_embedder, select_seeds
 from taskexpert.data.loading import load_splits
 from taskexpert.errors import ConfigError
 from taskexpert.records import Record
 from taskexpert.tasks import build_task
 from taskexpert.teachers import build_teacher
-from taskexpert.training.config_logging import loggable_config
 
 log = logging.getLogger(__name__)
 METHOD_BLOCKS = ("rewrite", "new")
@@ -106,21 +101,6 @@ def run_drllama(cfg: DictConfig) -> dict[str, Any]:
         "sampling": OmegaConf.to_container(cfg.sampling, resolve=True),
         "cache": {"path": str(cfg.cache.path), "entries": cache_entries},
     }
-    if cfg.diversity.enabled:
-        div_cfg = cfg.diversity
-        measure = embedder if div_cfg.embeddings else None
-        fields = compared_fields(div_cfg.fields, cfg.task)
-        stats["diversity"] = {
-            "seeds": diversity_stats(seeds, fields, measure, int(div_cfg.max_items), int(cfg.seed)),
-            "generated": diversity_stats(
-                result.records, fields, measure, int(div_cfg.max_items), int(cfg.seed)
-            ),
-        }
-    stats["total_seconds"] = round(time.perf_counter() - started, 3)
-    paths = write_outputs(run_dir, cfg.output, result.records, stats, result.rejected_items)
-    write_guard_meta(cfg, splits, paths["records"], len(result.records))
-    if cfg.wandb.enabled:
-        log_to_wandb(cfg.wandb, loggable_config(cfg), stats, run_dir)
-    print_summary(stats, paths)
+    finish_run(cfg, run_dir, splits, seeds, result, stats, embedder, started)
     log.info("kept %d of %d requested records; files in %s", stats["kept"], stats["requested"], run_dir)
     return stats

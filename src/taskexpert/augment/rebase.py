@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from taskexpert.augment.generation import generate_records
 from taskexpert.augment.jobs import GenerationJob, quoted, task_placeholders, task_values
 from taskexpert.augment.prompts import PromptTemplate
-from taskexpert.augment.task_fields import RATIONALE, TaskFields, compared_fields
+from taskexpert.augment.task_fields import RATIONALE, TaskFields
 from taskexpert.errors import ConfigError
 from taskexpert.records import Record
 from taskexpert.retrieval import Retriever, Selection, select_from_config
@@ -266,16 +266,12 @@ def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, A
 
     `embedder` replaces the retrieval embedder of the config (e.g. an already loaded model).
     """
-    from taskexpert.augment.contamination import write_guard_meta
-    from taskexpert.augment.diversity import diversity_stats
     from taskexpert.augment.embeddings import SentenceEmbedder
     from taskexpert.augment.progress import teacher_progress
-    from taskexpert.augment.report import log_to_wandb, print_summary, write_outputs
-    from taskexpert.augment.shared import build_filters, select_seeds
+    from taskexpert.augment.shared import build_filters, finish_run, select_seeds
     from taskexpert.data.loading import load_splits
     from taskexpert.tasks import build_task
     from taskexpert.teachers import build_teacher
-    from taskexpert.training.config_logging import loggable_config
 
     started = time.perf_counter()
     method = cfg.method
@@ -339,19 +335,7 @@ def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, A
         "sampling": {**OmegaConf.to_container(cfg.sampling, resolve=True), **_sampling_overrides(method)},
         "cache": {"path": str(cfg.cache.path), "entries": cache_entries},
     }
-    if diversity.enabled:
-        measure = sentence_embedder if diversity.embeddings else None
-        fields, limit = compared_fields(diversity.fields, cfg.task), int(diversity.max_items)
-        stats["diversity"] = {
-            "seeds": diversity_stats(seeds, fields, measure, limit, int(cfg.seed)),
-            "generated": diversity_stats(result.records, fields, measure, limit, int(cfg.seed)),
-        }
-    stats["total_seconds"] = round(time.perf_counter() - started, 3)
-    paths = write_outputs(run_dir, cfg.output, result.records, stats, result.rejected_items)
-    write_guard_meta(cfg, splits, paths["records"], len(result.records))
-    if cfg.wandb.enabled:
-        log_to_wandb(cfg.wandb, loggable_config(cfg), stats, run_dir)
-    print_summary(stats, paths)
+    finish_run(cfg, run_dir, splits, seeds, result, stats, sentence_embedder, started)
     log.info(
         "rebase: %s; kept %d of %d requested records; files in %s",
         selection.summary(),
