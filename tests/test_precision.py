@@ -125,13 +125,19 @@ def test_contradictory_precision_settings_are_refused(tmp_path, overrides, messa
         resolved(*overrides, tmp_path=tmp_path)
 
 
-def test_attention_is_transformers_default_unless_compiled_on_a_cpu(cpu_with, tmp_path):
+def test_attention_is_eager_on_a_cpu_only_when_compiled_or_in_bf16(cpu_with, tmp_path):
     cpu_with("avx512_bf16")
-    assert resolved(tmp_path=tmp_path).attention is None  # sdpa: eager keeps ~1 GB of attention probabilities
-    assert resolved("model.compile=true", tmp_path=tmp_path).attention == "eager"  # inductor fuses it
+    assert (
+        resolved(tmp_path=tmp_path).attention == "eager"
+    )  # auto = bf16-base: bf16 matmuls beat the flash kernel
+    fp32 = resolved("trainer.precision=32-true", tmp_path=tmp_path)
+    assert fp32.attention is None  # sdpa: in fp32 eager is slower and keeps the attention probabilities
+    assert resolved("trainer.precision=32-true", "model.compile=true", tmp_path=tmp_path).attention == "eager"
     compiled_sdpa = resolved("model.compile=true", "model.attn_implementation=sdpa", tmp_path=tmp_path)
     assert compiled_sdpa.attention == "sdpa"  # explicit choices stay
-    assert attention_implementation("auto", True, "cuda") is None
+    assert attention_implementation("auto", True, "cuda", bf16=True) is None
+    cpu_with("avx2")
+    assert resolved(tmp_path=tmp_path).attention is None  # no native bf16: fp32, sdpa
 
 
 def test_lightning_short_names_and_explicit_choices_stay(tmp_path):

@@ -15,11 +15,9 @@ from taskexpert.bench.flops import model_dims
 from taskexpert.bench.measure import StepLog, batch_shape, mark_setup_done
 from taskexpert.bench.settings import BenchSettings, hydra_model_option
 from taskexpert.data.splits import Splits
-from taskexpert.models.adapters import adapter_name, apply_adapter
-from taskexpert.models.compilation import compile_decoder_blocks
-from taskexpert.models.loading import load_model_and_tokenizer
+from taskexpert.models.adapters import adapter_name
 from taskexpert.training.loggers import build_loggers
-from taskexpert.training.pipeline import build_data_and_module
+from taskexpert.training.pipeline import build_data_and_module, build_trainable_model
 from taskexpert.training.precision import resolve_precision
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"  # the repository's Hydra configs
@@ -90,9 +88,7 @@ def train_lightning(
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     run_dir = Path(cfg.paths.run_dir)
     precision = resolve_precision(cfg.trainer, cfg.model, cfg.peft)  # as the pipeline does
-    model, tokenizer = load_model_and_tokenizer(cfg.model, precision.weights_dtype, precision.attention)
-    model = apply_adapter(model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")))
-    compile_decoder_blocks(model, cfg.model.get("compile"))
+    model, tokenizer = build_trainable_model(cfg, precision)  # as the pipeline does
     datamodule, module = build_data_and_module(cfg, model, tokenizer, splits)
     module.answer_only_logits = module.answer_only_logits and answer_only_logits
     log = StepLog(warmup_steps)
@@ -123,6 +119,7 @@ def run(
     precision: str,
     answer_only_logits: bool = True,
     compiled: bool = False,
+    stock_kernels: bool = False,
 ) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-lightning-") as run_dir:
         overrides = config_overrides(
@@ -130,6 +127,8 @@ def run(
         )
         if compiled:  # the user's switch, with the settings' backend (smoke runs: eager, no C++ build)
             overrides.append(f"model.compile={settings.compile_backend}")
+        if stock_kernels:  # what the bf16 kernel choices replace: nn.Dropout masks and transformers' sdpa
+            overrides += ["++model.lora_dropout_mask=torch", "++model.attn_implementation=sdpa"]
         cfg = compose_train_config(overrides, Path(run_dir))
         splits = as_splits(training_records(settings))
         return train_lightning(cfg, splits, settings.warmup_steps, answer_only_logits)

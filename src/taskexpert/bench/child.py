@@ -20,6 +20,8 @@ def _train(settings: BenchSettings, name: str) -> dict:
     arm = TrainArm.parse(name)
     if arm.framework == "lightning_full_logits":
         return arm_lightning.run(settings, arm.peft, arm.precision, answer_only_logits=False)
+    if arm.framework == "lightning_stock_kernels":
+        return arm_lightning.run(settings, arm.peft, arm.precision, stock_kernels=True)
     if arm.framework == "lightning_compiled":
         return arm_lightning.run(settings, arm.peft, arm.precision, compiled=True)
     runner = {"lightning": arm_lightning, "hf_trainer": arm_hf_trainer, "pad512": arm_pad_loop}[arm.framework]

@@ -78,7 +78,9 @@ def _targets(results: Results) -> list[str]:
         f"{verdict(_memory_ratio(results, bf16, trainer['bf16-mixed']), 1.0, at_least=False)}.",
         f"- Not targets, for comparison: bf16-base against our bf16-mixed (the per-step recast it avoids) "
         f"{ratio_text(_speed_ratio(results, bf16, ours['bf16-mixed']))}, against our fp32 "
-        f"{ratio_text(_speed_ratio(results, bf16, ours['fp32']))}.",
+        f"{ratio_text(_speed_ratio(results, bf16, ours['fp32']))}, against the same step with torch's LoRA dropout "
+        f"and SDPA attention (what `model.lora_dropout_mask` and `model.attn_implementation=auto` replace on a CPU) "
+        f"{ratio_text(_speed_ratio(results, bf16, TrainArm('lightning_stock_kernels', 'lora', 'bf16-base')))}.",
     ]
     for adapter, result in results.eval_runs():
         if "bf16" in result["by_precision"]:

@@ -10,6 +10,7 @@ FRAMEWORK_TITLES = {
     "lightning": "(a) taskexpert: Lightning + QAModule",
     "lightning_compiled": "(a+) taskexpert, decoder blocks under torch.compile",
     "lightning_full_logits": "(a0) taskexpert before the answer-only loss",
+    "lightning_stock_kernels": "(a1) taskexpert with torch's LoRA dropout and SDPA attention",
     "hf_trainer": "(b) HF Trainer + PEFT, DataCollatorForSeq2Seq",
     "pad512": "(c) plain loop, every example padded to 512",
 }
@@ -21,7 +22,7 @@ BF16_PRECISIONS = ("bf16-base", "bf16-mixed")
 
 @dataclass(frozen=True)
 class TrainArm:
-    framework: str  # lightning | lightning_compiled | lightning_full_logits | hf_trainer | pad512
+    framework: str  # lightning | lightning_compiled | lightning_full_logits | lightning_stock_kernels | hf_trainer | pad512
     peft: str  # lora | prefix
     precision: str  # fp32 | bf16-base | bf16-mixed
 
@@ -67,6 +68,7 @@ def precision_arms(with_bf16: bool) -> list[TrainArm]:
     if with_bf16:
         arms += [
             TrainArm("lightning", "lora", "bf16-base"),
+            TrainArm("lightning_stock_kernels", "lora", "bf16-base"),
             TrainArm("lightning", "lora", "bf16-mixed"),
             TrainArm("hf_trainer", "lora", "bf16-mixed"),
             TrainArm("hf_trainer", "lora", "bf16-base"),

@@ -42,14 +42,17 @@ def load_tokenizer(model_cfg: Any, path: str | None = None):
     return tokenizer
 
 
-def attention_implementation(requested: str | None, compiled: bool, device: str) -> str | None:
-    """`model.attn_implementation`: explicit choices stay; `auto` (or unset) is eager attention for a model
-    compiled on a CPU (inductor fuses its softmax into the block: faster and smaller than the flash kernel there,
-    see BENCHMARKS.md), elsewhere None: transformers' default (sdpa). Uncompiled, eager attention keeps the
-    attention probabilities for backward (about 1 GB more for SmolLM2 at batch 4 x 400 tokens)."""
+def attention_implementation(
+    requested: str | None, compiled: bool, device: str, bf16: bool = False
+) -> str | None:
+    """`model.attn_implementation`: explicit choices stay; `auto` (or unset) is eager attention on a CPU when the
+    model is compiled (inductor fuses its softmax into the block) or computes in bf16 (torch's CPU flash kernel
+    gains nothing from bf16, while eager attention's two matmuls run at the bf16 matmul rate: 1.5x faster per
+    layer on one thread, see BENCHMARKS.md); elsewhere None, transformers' default (sdpa). Eager attention keeps
+    the attention probabilities for backward (about 0.25 GB in bf16 for SmolLM2 at batch 4 x 340 tokens)."""
     if requested and requested != AUTO:
         return requested
-    return "eager" if compiled and device == "cpu" else None
+    return "eager" if device == "cpu" and (compiled or bf16) else None
 
 
 def _configured_attention(model_cfg: Any) -> str | None:

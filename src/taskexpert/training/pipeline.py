@@ -23,6 +23,7 @@ from taskexpert.data.loading import load_splits
 from taskexpert.models.adapters import adapter_name, apply_adapter, count_parameters, load_adapter
 from taskexpert.models.compilation import compile_decoder_blocks
 from taskexpert.models.loading import load_model_and_tokenizer
+from taskexpert.models.lora_dropout import choose_lora_dropout
 from taskexpert.models.module import EvalSettings, OptimizerSettings, QAModule
 from taskexpert.tasks import Task, build_task
 from taskexpert.training.calibration_setup import EVAL_KEYS, prepare_calibration, save_beside_adapter
@@ -30,10 +31,11 @@ from taskexpert.training.config_logging import loggable_config
 from taskexpert.training.dry_run import dry_run
 from taskexpert.training.last_checkpoint import LastCheckpoint
 from taskexpert.training.loggers import build_loggers, close_loggers
-from taskexpert.training.precision import resolve_precision
+from taskexpert.training.precision import RunPrecision, resolve_precision
 from taskexpert.training.pruning import OptunaPruningCallback, TrialPruned, pruned_run_metrics
 from taskexpert.training.results import print_results, write_metrics, write_predictions, write_splits
 from taskexpert.training.resume import TrainingRandomState, checkpoint_log_step
+from taskexpert.utils.hardware import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +134,21 @@ def build_data_and_module(
     return datamodule, module
 
 
+def build_trainable_model(cfg: DictConfig, precision: RunPrecision):
+    """The base model in the run's precision with its adapter (new, or `init_adapter`), the LoRA dropout mask
+    of `model.lora_dropout_mask` and, if asked, compiled decoder blocks. Returns (model, tokenizer)."""
+    model, tokenizer = load_model_and_tokenizer(cfg.model, precision.weights_dtype, precision.attention)
+    if cfg.get("init_adapter"):
+        model = load_adapter(model, cfg.init_adapter)
+    else:
+        model = apply_adapter(model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")))
+    device = resolve_device(str(cfg.trainer.get("accelerator", "cpu")))
+    dropout_mask = choose_lora_dropout(model, cfg.model.get("lora_dropout_mask"), device)
+    log.debug("LoRA dropout mask: %s", dropout_mask)
+    compile_decoder_blocks(model, cfg.model.get("compile"))  # model.compile: off by default
+    return model, tokenizer
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fine-tune, evaluate, and write the run directory. Returns the metrics (also in metrics.json)."""
     if cfg.get("dry_run"):
@@ -146,12 +163,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         write_splits(run_dir, splits)
     precision = resolve_precision(cfg.trainer, cfg.model, cfg.peft)
     log.info("precision: %s", precision.describe())
-    model, tokenizer = load_model_and_tokenizer(cfg.model, precision.weights_dtype, precision.attention)
-    if cfg.get("init_adapter"):
-        model = load_adapter(model, cfg.init_adapter)
-    else:
-        model = apply_adapter(model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")))
-    compile_decoder_blocks(model, cfg.model.get("compile"))  # model.compile: off by default
+    model, tokenizer = build_trainable_model(cfg, precision)
     trainable, total = count_parameters(model)
     log.info(
         "parameters: %s trainable of %s total (%.4f%%)",

@@ -112,5 +112,6 @@ def resolve_precision(trainer_cfg: Any, model_cfg: Any, peft_cfg: Any) -> RunPre
             )
     weights = model_dtype if model_dtype != "auto" else ("bfloat16" if name == "bf16-base" else "float32")
     compiled = compile_backend(model_cfg.get("compile")) is not None
-    attention = attention_implementation(model_cfg.get("attn_implementation"), compiled, device)
+    bf16 = name in ("bf16-base", "bf16-mixed")
+    attention = attention_implementation(model_cfg.get("attn_implementation"), compiled, device, bf16)
     return RunPrecision(name, LIGHTNING_PRECISION[name], weights, reason, attention)
