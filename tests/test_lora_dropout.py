@@ -95,7 +95,13 @@ def test_auto_uses_bits_on_a_cpu_and_torch_on_a_gpu():
 @pytest.mark.parametrize(("choice", "expected"), [("auto", BitsDropout), ("torch", nn.Dropout)])
 def test_a_run_builds_its_model_with_the_configured_mask(tmp_path, choice, expected):
     cfg = compose_config(
-        ["model=tiny_llama", *FAST, "peft=lora", "peft.lora_dropout=0.1", f"++model.lora_dropout_mask={choice}"],
+        [
+            "model=tiny_llama",
+            *FAST,
+            "peft=lora",
+            "peft.lora_dropout=0.1",
+            f"++model.lora_dropout_mask={choice}",
+        ],
         tmp_path,
     )
     model, _ = build_trainable_model(cfg, resolve_precision(cfg.trainer, cfg.model, cfg.peft))
