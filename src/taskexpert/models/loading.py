@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from taskexpert.errors import ConfigError
+from taskexpert.models import cpu_attention
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 AUTO = "auto"  # model.dtype: the run's precision decides (see training/precision.py)
@@ -45,14 +46,17 @@ def load_tokenizer(model_cfg: Any, path: str | None = None):
 def attention_implementation(
     requested: str | None, compiled: bool, device: str, bf16: bool = False
 ) -> str | None:
-    """`model.attn_implementation`: explicit choices stay; `auto` (or unset) is eager attention on a CPU when the
-    model is compiled (inductor fuses its softmax into the block) or computes in bf16 (torch's CPU flash kernel
-    gains nothing from bf16, while eager attention's two matmuls run at the bf16 matmul rate: 1.5x faster per
-    layer on one thread, see BENCHMARKS.md); elsewhere None, transformers' default (sdpa). Eager attention keeps
-    the attention probabilities for backward (about 0.25 GB in bf16 for SmolLM2 at batch 4 x 340 tokens)."""
+    """`model.attn_implementation`: explicit choices stay; `auto` (or unset) on a CPU is transformers' eager
+    attention for a compiled model (inductor fuses its softmax into the block) and our `taskexpert_eager` in bf16
+    (its matmuls run at the bf16 rate, where torch's CPU flash kernel gains nothing from bf16; see
+    models/cpu_attention.py and BENCHMARKS.md); elsewhere None, transformers' default (sdpa)."""
     if requested and requested != AUTO:
         return requested
-    return "eager" if device == "cpu" and (compiled or bf16) else None
+    if device != "cpu":
+        return None
+    if compiled:
+        return "eager"
+    return cpu_attention.ATTENTION if bf16 else None
 
 
 def _configured_attention(model_cfg: Any) -> str | None:
@@ -74,13 +78,16 @@ def load_model_and_tokenizer(model_cfg: Any, dtype: str | None = None, attention
     if dtype_name not in DTYPES:
         raise ConfigError(f"model.dtype={dtype_name!r} is unknown: use one of {AUTO}, {', '.join(DTYPES)}")
     tokenizer = load_tokenizer(model_cfg, path)
+    attention = attention or _configured_attention(model_cfg)
+    if attention == cpu_attention.ATTENTION:
+        cpu_attention.register()
     model = AutoModelForCausalLM.from_pretrained(
         path,
         revision=model_cfg.get("revision"),
         dtype=DTYPES[dtype_name],
         trust_remote_code=bool(model_cfg.get("trust_remote_code", False)),
         use_safetensors=model_cfg.get("use_safetensors"),
-        attn_implementation=attention or _configured_attention(model_cfg),
+        attn_implementation=attention,
     )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id

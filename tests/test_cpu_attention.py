@@ -1,0 +1,96 @@
+"""`taskexpert_eager` attention: what transformers' eager attention computes, with the softmax kept in the model's
+dtype (less memory for backward in bf16), on grouped-query heads, padding masks, prefix tuning and decoding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from peft import LoraConfig, PrefixTuningConfig, get_peft_model
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from taskexpert.models import cpu_attention
+
+
+def _pair(dtype: torch.dtype = torch.float32):
+    """The same tiny grouped-query LLaMA with transformers' eager attention and with ours."""
+    cpu_attention.register()
+    config = LlamaConfig(
+        vocab_size=97,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,  # 2 query heads per key/value head
+    )
+    torch.manual_seed(0)
+    reference = LlamaForCausalLM._from_config(config, attn_implementation="eager", dtype=dtype)
+    ours = LlamaForCausalLM._from_config(config, attn_implementation=cpu_attention.ATTENTION, dtype=dtype)
+    ours.load_state_dict(reference.state_dict())
+    assert ours.config._attn_implementation == cpu_attention.ATTENTION
+    return reference, ours
+
+
+def _batch():
+    torch.manual_seed(1)
+    input_ids = torch.randint(3, 97, (3, 11))
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[1, :4] = 0  # a left-padded row
+    attention_mask[2, 8:] = 0  # a right-padded row
+    return input_ids, attention_mask
+
+
+def test_fp32_logits_and_gradients_equal_transformers_eager_attention():
+    reference, ours = _pair()
+    input_ids, attention_mask = _batch()
+    outputs = []
+    for model in (reference, ours):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        (logits[attention_mask.bool()] ** 2).mean().backward()
+        grad = model.model.layers[0].self_attn.q_proj.weight.grad
+        outputs.append((logits[attention_mask.bool()], grad))
+    torch.testing.assert_close(outputs[1][0], outputs[0][0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(outputs[1][1], outputs[0][1], rtol=1e-4, atol=1e-6)
+
+
+def test_without_a_padding_mask_attention_stays_causal():
+    reference, ours = _pair()
+    input_ids, _ = _batch()
+    full = ours(input_ids=input_ids).logits
+    torch.testing.assert_close(full, reference(input_ids=input_ids).logits, rtol=1e-5, atol=1e-5)
+    prefix = ours(input_ids=input_ids[:, :5]).logits  # later tokens must not change earlier positions
+    torch.testing.assert_close(full[:, :5], prefix, rtol=1e-5, atol=1e-5)
+
+
+def test_bf16_stays_close_to_transformers_eager_attention_in_bf16():
+    reference, ours = _pair(torch.bfloat16)
+    input_ids, attention_mask = _batch()
+    mask = attention_mask.bool()
+    expected = reference(input_ids=input_ids, attention_mask=attention_mask).logits[mask].float()
+    got = ours(input_ids=input_ids, attention_mask=attention_mask).logits[mask].float()
+    assert (got - expected).abs().max().item() < 0.05  # bf16 rounding of the probabilities, nothing more
+    assert (got.argmax(-1) == expected.argmax(-1)).float().mean().item() >= 0.98
+
+
+@pytest.mark.parametrize(
+    "adapter",
+    [
+        LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]),
+        PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4),
+    ],
+    ids=["lora", "prefix"],
+)
+def test_adapters_and_cached_decoding_match_transformers_eager_attention(adapter):
+    reference, ours = _pair()
+    generated = []
+    for model in (reference, ours):
+        torch.manual_seed(2)
+        peft_model = get_peft_model(model, adapter)
+        input_ids, attention_mask = _batch()
+        input_ids, attention_mask = input_ids[[0, 1]], attention_mask[[0, 1]]  # left padding for decoding
+        logits = peft_model(input_ids=input_ids, attention_mask=attention_mask).logits
+        tokens = peft_model.generate(
+            input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=5, do_sample=False
+        )
+        generated.append((logits[:, -1], tokens))
+    torch.testing.assert_close(generated[1][0], generated[0][0], rtol=1e-5, atol=1e-5)
+    assert torch.equal(generated[1][1], generated[0][1])
