@@ -273,3 +273,14 @@ def test_mconala_records_carry_an_intent_and_a_written_snippet(tmp_path, method)
     assert all(list(r.inputs) == ["intent"] and r.target.startswith("Invented answer") for r in records)
     assert all("answer_start" not in r.meta for r in records)
     assert_train_reads("mconala", tmp_path / method / "augmented.jsonl", records)
+
+
+def test_label_consistency_on_a_span_task_is_refused_before_the_teacher_is_asked(tmp_path):
+    from taskexpert.errors import ConfigError
+
+    overrides = ["task=squad", "method=new", "filters.label_consistency.enabled=true"]
+    with FaultServer(answer=schema_answer) as server:
+        cfg = compose_augment_config([*overrides, *teacher_overrides(server, tmp_path)], tmp_path / "judged")
+        with pytest.raises(ConfigError, match="task squad has none: set filters.label_consistency"):
+            augment(cfg)
+        assert server.requests == []
