@@ -144,8 +144,7 @@ def _to_record(job: GenerationJob, text: str, teacher_name: str) -> Record | Rej
     values = parse_fields(text, job.fields, job.labels)
     if isinstance(values, Rejection):
         return values
-    record = build_or_reject(job, values, teacher_name)
-    return Rejection(record) if isinstance(record, str) else record
+    return build_or_reject(job, values, teacher_name)
 
 
 def _count_dropped(result: GenerationResult, dropped: list[Dropped]) -> None:

@@ -16,14 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from taskexpert.augment.parsing import Rejection
 from taskexpert.augment.prompts import PromptTemplate
-from taskexpert.augment.task_fields import TaskFields
+from taskexpert.augment.task_fields import NotASpan, TaskFields
 from taskexpert.errors import ConfigError, DataError
 from taskexpert.records import Record, validate_record
 from taskexpert.tasks.task import Task
 from taskexpert.teachers.types import TeacherRequest
 
-TASK_PLACEHOLDERS = ("description", "labels")  # every prompt may quote the task's description and label list
+# every prompt may quote the task's description, its label list and what it says about answers (span tasks)
+TASK_PLACEHOLDERS = ("description", "labels", "answer_note")
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class GenerationJob:
             meta={"prompt_hash": self.prompt_hash, "sample_index": self.request.sample_index, **self.meta},
         )
         validate_record(record, where)
-        return self.task.validate(record, where)
+        return names.place_answer(self.task.validate(record, where), where)
 
 
 def check_fields(fields: Sequence[str], allowed: Sequence[str], key: str) -> tuple[str, ...]:
@@ -93,10 +95,12 @@ def check_fields(fields: Sequence[str], allowed: Sequence[str], key: str) -> tup
 
 def task_values(task: Task, record: Record) -> dict[str, str]:
     """What every prompt of a record may quote: the record's fields by the task's names, the task's
-    description and labels."""
-    return TaskFields(task).values(record) | {
+    description and labels, and its note on answers."""
+    names = TaskFields(task)
+    return names.values(record) | {
         "description": task.description,
         "labels": ", ".join(task.labels),
+        "answer_note": names.answer_note,
     }
 
 
@@ -191,7 +195,9 @@ def new_jobs(
                 "first_field": fields[0],
             }
             request = TeacherRequest.chat(template.render(values), sample_index=sample, **(sampling or {}))
-            meta = {"example_ids": [record.id for record in shown], "requested_label": parent.target}
+            meta = {"example_ids": [record.id for record in shown]}
+            if task.labels:  # asked for the seed's label; answers are not asked for
+                meta["requested_label"] = parent.target
             jobs.append(
                 GenerationJob(
                     request,
@@ -210,9 +216,11 @@ def new_jobs(
     return jobs
 
 
-def build_or_reject(job: GenerationJob, values: dict[str, str], teacher: str) -> Record | str:
-    """The record, or the reason it is not a valid record (e.g. an inherited empty field)."""
+def build_or_reject(job: GenerationJob, values: dict[str, str], teacher: str) -> Record | Rejection:
+    """The record, or why it is not a valid record (an inherited empty field; a span answer not in its text)."""
     try:
         return job.to_record(values, teacher)
+    except NotASpan as error:
+        return Rejection(error.reason, error.problem)
     except DataError as error:
-        return f"invalid_record:{error.field}"
+        return Rejection(f"invalid_record:{error.field}", error.problem)

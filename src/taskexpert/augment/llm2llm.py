@@ -88,7 +88,7 @@ def llm2llm_jobs(
     sampling: dict[str, Any] | None = None,
 ) -> list[GenerationJob]:
     """One job per wrong example and sample: a whole new record of the task like it (a classification
-    record asked for the wrong one's gold label).
+    record asked for the wrong one's gold label; a span task's answer copied from its `span_of` field).
 
     The sample index counts on across iterations, so an example missed again draws fresh samples (and
     seeds) instead of the cached answer it got last time, which dedup would drop."""
@@ -107,11 +107,9 @@ def llm2llm_jobs(
         for sample in range(n_per_wrong):
             sample_index = (iteration - 1) * n_per_wrong + sample
             request = TeacherRequest.chat(messages, sample_index=sample_index, **(sampling or {}))
-            meta = {
-                "iteration": iteration,
-                "student_answer": student_answer,
-                "requested_label": record.target,
-            }
+            meta: dict[str, Any] = {"iteration": iteration, "student_answer": student_answer}
+            if task.labels:  # a classification record is asked for the missed one's label
+                meta["requested_label"] = record.target
             record_id = f"{record.id}-llm2llm-{iteration}-{sample}"
             jobs.append(
                 GenerationJob(
@@ -134,7 +132,8 @@ def wrong_examples(
     task: Task, predictions: dict[str, dict[str, Any]], candidates: Sequence[Record], where: Path
 ) -> list[tuple[Record, str]]:
     """(record, the student's answer) for every candidate the student got wrong by the task's own test (a
-    label mismatch; an answer that is not the gold final answer, normalised), in candidate order."""
+    label mismatch; an answer that is not the gold final answer, normalised; a span that matches none of the
+    gold answers exactly after SQuAD's normalisation), in candidate order."""
     wrong = []
     for record in candidates:
         row = predictions.get(record.id)

@@ -34,7 +34,7 @@ EVAL_METRICS = ("val/acc", "val/macro_f1", "test/acc", "test/macro_f1", "train/a
 OTHER_METRICS = tuple(
     f"{split}/{name}"
     for split in ("val", "test", "train")
-    for name in ("exact_match", "parse_failure_rate", "f1")
+    for name in ("exact_match", "parse_failure_rate", "f1", "bleu")
 )
 
 

@@ -40,6 +40,11 @@ def build_filters(cfg: DictConfig, splits: Splits, teacher: Teacher, embedder) -
     if filters_cfg.contamination.enabled:
         filters.append(guard_from_config(cfg.data.get("leak_check"), splits.validation + splits.test))
     judge_cfg = filters_cfg.label_consistency
+    if judge_cfg.enabled and not build_task(cfg.task).labels:
+        raise ConfigError(
+            f"filters.label_consistency judges labels, and task {cfg.task.name} has none: "
+            "set filters.label_consistency.enabled=false"
+        )
     if judge_cfg.enabled:
         if judge_cfg.judge == "teacher":
             template = PromptTemplate.load(judge_cfg.prompt, cfg.paths.get("prompts_dir"))

@@ -5,18 +5,32 @@ the reference under `task.reference_field` when the task has one (a long answer,
 solution), and the target under the kind's name (`label` for classification, `answer` otherwise). A task whose
 reference ends in its answer (GSM8K's `#### N`) does not ask for the answer twice: the target is read from the
 reference with the task's own rule. `rationale` is the one extra field any method may ask for.
+
+A span task whose answers are copied from an input (`task.span_of`, SQuAD's context) gets one more check: the
+answer must occur in that field (`place_answer`). It is kept in the field's own spelling, with
+`meta.answer_start`; an answer the field does not hold is rejected as `answer_not_in_<field>`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from taskexpert.errors import ConfigError
+from taskexpert.errors import ConfigError, DataError
 from taskexpert.records import Record
+from taskexpert.tasks.kinds.span import locate_span
 from taskexpert.tasks.task import Task
 
 RATIONALE = "rationale"
+
+
+class NotASpan(DataError):
+    """A span task's answer that the field it must be copied from does not hold."""
+
+    def __init__(self, where: str, field_name: str, answer: str) -> None:
+        super().__init__(where, "answer", f"{answer[:80]!r} does not occur in the {field_name}")
+        self.reason = f"answer_not_in_{field_name}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,38 @@ class TaskFields:
     @property
     def all(self) -> tuple[str, ...]:
         return (*dict.fromkeys((*self.record, self.target)), RATIONALE)
+
+    @property
+    def span_of(self) -> str | None:
+        return self.task.span_of
+
+    @property
+    def answer_note(self) -> str:
+        """What prompts say about the answer (`{{answer_note}}`): a span task's answer is copied from its field;
+        other tasks need no note."""
+        if self.task.kind.name != "span":
+            return ""
+        if self.span_of:
+            return (
+                f'The "{self.target}" must be copied word for word from the "{self.span_of}": a short span of '
+                f"it (a name, a number, a phrase), not a sentence about it."
+            )
+        return f'The "{self.target}" is the complete output for the record, written the way the examples write theirs.'
+
+    def place_answer(self, record: Record, where: str) -> Record:
+        """`record` with its answer as the `span_of` field holds it (see locate_span) and `meta.answer_start`;
+        unchanged for other tasks; NotASpan when the field does not hold the answer."""
+        if not self.span_of:
+            return record
+        text = record.inputs.get(self.span_of, "")
+        found = locate_span(record.target, text)
+        if found is None:
+            raise NotASpan(where, self.span_of, record.target)
+        span = text[found[0] : found[1]]
+        meta = {**record.meta, "answer_start": found[0]}
+        if span != record.target:
+            meta["answer_written"] = record.target  # the teacher's spelling, e.g. with a final full stop
+        return dataclasses.replace(record, target=span, meta=meta)
 
     def role(self, name: str) -> str:
         """input | target | reference | rationale."""

@@ -6,6 +6,7 @@ split its dataset defines (e.g. `official`, a test set given by a ground-truth f
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -107,7 +108,8 @@ def _drllama(dataset: dict[str, list[Record]], data_cfg: Any, path: str) -> Spli
 @register_split("own")
 def own_split(dataset: dict[str, list[Record]], data_cfg: Any, path: str) -> Splits:
     """The dataset's own train and test; its validation split if it ships one, else `split.val_size` records
-    drawn from train (seeded with `split.seed`, stratified by label when `split.stratify`)."""
+    drawn from train (seeded with `split.seed`, stratified by label when `split.stratify`; whole groups of
+    records sharing the input `split.keep_together`, when set)."""
     if "train" not in dataset or "test" not in dataset:
         raise ConfigError(
             f"{path} gives the splits {', '.join(dataset) or 'none'}, but data.split.name=own needs train and "
@@ -122,10 +124,42 @@ def own_split(dataset: dict[str, list[Record]], data_cfg: Any, path: str) -> Spl
             raise ConfigError(
                 f"data.split.val_size={val_size} takes all {len(dataset['train'])} training records: lower it"
             )
-        validation, train = draw(
-            dataset["train"], val_size, int(split_cfg.get("seed") or 0), bool(split_cfg.get("stratify", True))
-        )
+        seed, together = int(split_cfg.get("seed") or 0), split_cfg.get("keep_together")
+        if together:
+            validation, train = draw_groups(dataset["train"], val_size, seed, str(together))
+        else:
+            validation, train = draw(dataset["train"], val_size, seed, bool(split_cfg.get("stratify", True)))
     return Splits(train=train, validation=validation, test=list(dataset["test"]))
+
+
+def draw_groups(
+    records: Sequence[Record], size: int, seed: int, field_name: str
+) -> tuple[list[Record], list[Record]]:
+    """(chosen, rest): whole groups of records sharing the input `field_name` (SQuAD's questions on one
+    paragraph), drawn with `seed` until at least `size` records are chosen; both parts keep file order. A
+    validation question whose paragraph also trains would be scored on text the student learned from."""
+    groups: dict[str, list[Record]] = {}
+    for record in records:
+        if field_name not in record.inputs:
+            raise ConfigError(
+                f"data.split.keep_together={field_name!r} is not an input of record {record.id}: "
+                f"use one of {', '.join(record.inputs)}, or null"
+            )
+        groups.setdefault(record.inputs[field_name], []).append(record)
+    order = list(groups)
+    random.Random(seed).shuffle(order)
+    chosen: list[Record] = []
+    for key in order:
+        if len(chosen) >= size:
+            break
+        chosen += groups[key]
+    if len(chosen) >= len(records):
+        raise ConfigError(
+            f"data.split.val_size={size} with keep_together={field_name} takes every one of the "
+            f"{len(groups)} groups of the training records: lower val_size"
+        )
+    picked = {id(record) for record in chosen}
+    return _in_file_order(records, chosen), [record for record in records if id(record) not in picked]
 
 
 def split_dataset(dataset: dict[str, list[Record]], data_cfg: Any, path: str) -> Splits:

@@ -68,6 +68,7 @@ class Task:
         None  # the name a teacher writes the reference under (e.g. a worked solution)
     )
     instruction: str = ""  # the task in one sentence: ReBase's instruction query (default: the description)
+    span_of: str | None = None  # the input every answer is copied from (SQuAD: context); None: free text
 
     @property
     def placeholder(self) -> str:
@@ -157,7 +158,8 @@ def build_task(cfg: Mapping[str, Any]) -> Task:
         raise ConfigError("task.inputs is empty: name the input fields of a record")
     main_field = str(cfg.get("main_field") or inputs[0])
     truncate_field = cfg.get("truncate_field")
-    for key, value in (("main_field", main_field), ("truncate_field", truncate_field)):
+    span_of = cfg.get("span_of")
+    for key, value in (("main_field", main_field), ("truncate_field", truncate_field), ("span_of", span_of)):
         if value is not None and value not in inputs:
             raise ConfigError(f"task.{key}={value!r} is not one of task.inputs ({', '.join(inputs)})")
     prompt_cfg = dict(cfg.get("prompt") or {})
@@ -193,6 +195,7 @@ def build_task(cfg: Mapping[str, Any]) -> Task:
         description=str(cfg.get("description") or f"{cfg['name']} examples"),
         reference_field=cfg.get("reference_field"),
         instruction=str(cfg.get("instruction") or cfg.get("description") or f"{cfg['name']} examples"),
+        span_of=span_of,
     )
     check_eval_mode(task, eval_mode)
     kind.check(task)

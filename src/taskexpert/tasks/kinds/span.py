@@ -8,6 +8,7 @@ Metrics (`task.metrics`, default exact_match and f1):
 - `bleu`: corpus BLEU (0-100) of the predictions against the gold answers, by `sacrebleu`.
 The generated answer is the text after `task.generate.answer_phrase` (if set), up to the first line break
 when `stop_at_newline`, without the decision's closing text (e.g. a final full stop).
+`locate_span` finds an answer in the text it should be copied from (`task.span_of`, SQuAD's context).
 """
 
 from __future__ import annotations
@@ -24,6 +25,37 @@ from taskexpert.tasks.kinds.base import Kind, Row, register_kind
 SPAN_METRICS = ("exact_match", "f1", "bleu")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation)
+
+
+# what a writer may put around a span that the text does not have there: "Paris." for "... in Paris, the ..."
+_SPAN_WRAPPING = " \t\n.,;:!?\"'\u201c\u201d\u2018\u2019"
+
+
+def _span_pattern(answer: str) -> str | None:
+    """The answer's words with any run of white space between them, as whole words where they start or end
+    with a Latin letter or digit (so "ate" is not found in "concatenate"; scripts without spaces match anywhere)."""
+    words = answer.split()
+    if not words:
+        return None
+    edge = "A-Za-z0-9"
+    left = f"(?<![{edge}])" if answer[0].isascii() and answer[0].isalnum() else ""
+    right = f"(?![{edge}])" if answer[-1].isascii() and answer[-1].isalnum() else ""
+    return left + r"\s+".join(re.escape(word) for word in words) + right
+
+
+def locate_span(answer: str, text: str) -> tuple[int, int] | None:
+    """(start, end) of the first place `text` holds `answer`: as written, else ignoring case and the width of
+    white space, else the same without wrapping punctuation and quotes; None when it is not there."""
+    answer = answer.strip()
+    for candidate in dict.fromkeys((answer, answer.strip(_SPAN_WRAPPING))):
+        pattern = _span_pattern(candidate)
+        if pattern is None:
+            continue
+        for flags in (0, re.IGNORECASE):
+            match = re.search(pattern, text, flags)
+            if match:
+                return match.start(), match.end()
+    return None
 
 
 def normalize_answer(text: str) -> str:
