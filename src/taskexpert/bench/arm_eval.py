@@ -18,10 +18,11 @@ from torch.utils.data import DataLoader
 from taskexpert.bench.data import encoder_for, evaluation_records, training_records
 from taskexpert.bench.settings import BenchSettings, model_dir
 from taskexpert.data.collate import EvalCollator, TrainCollator
+from taskexpert.models import cpu_attention
 from taskexpert.models.adapters import apply_adapter, store_frozen_weights_in
 from taskexpert.models.decoding import greedy_generate
 from taskexpert.models.label_sequences import score_task_labels
-from taskexpert.models.loading import load_model_and_tokenizer
+from taskexpert.models.loading import attention_implementation, load_model_and_tokenizer
 from taskexpert.tasks import load_task
 
 FORMAT_LEARNING_RATE = {"lora": 1e-3, "prefix": 1e-2}
@@ -103,8 +104,15 @@ def generate_and_parse_pass(
 
 
 def bf16_twin(model):
-    """The same adapter (fp32) on the same base weights stored in bf16: evaluation as a bf16-base run does it."""
-    return store_frozen_weights_in(copy.deepcopy(model), torch.bfloat16)
+    """The same adapter (fp32) on the same base weights stored in bf16, with the attention a bf16-base run
+    loads on this device (`model.attn_implementation=auto`): evaluation as such a run does it."""
+    twin = store_frozen_weights_in(copy.deepcopy(model), torch.bfloat16)
+    attention = attention_implementation("auto", compiled=False, device="cpu", bf16=True)
+    if attention is not None:
+        if attention == cpu_attention.ATTENTION:
+            cpu_attention.register()
+        twin.get_base_model().set_attn_implementation(attention)
+    return twin
 
 
 def _summary(
