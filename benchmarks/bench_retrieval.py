@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from taskexpert.retrieval import CorpusConfig, Datastore, DenseSettings, HashingEmbedder, Retriever
+from taskexpert.retrieval import CorpusConfig, Datastore, DenseSettings, Retriever
 from taskexpert.retrieval.dense import DenseIndex, build_faiss_index, ivf_lists
+from taskexpert.text.embedders import HashingEmbedder
 
 DIMENSION = 384
 K = 10
@@ -220,14 +221,14 @@ def part_b(passages: int, repeats: int, threads: tuple[int, ...]) -> dict[str, l
 
 def part_c(repeats: int) -> dict[str, list[float]]:
     from taskexpert.data.loading import SAMPLE_DIR
-    from taskexpert.retrieval import SentenceTransformerEmbedder
+    from taskexpert.text.embedders import SentenceEmbedder
 
     rows = [json.loads(line) for line in (SAMPLE_DIR / "corpus" / "passages.jsonl").read_text().splitlines()]
     questions = json.loads((SAMPLE_DIR / "ori_pqal.json").read_text())
     texts = [f"{row['title']}\n{row['text']}" for row in rows]
     texts += [" ".join(item["CONTEXTS"]) for item in questions.values()]
     texts += [item["QUESTION"] for item in questions.values()]
-    embedder = SentenceTransformerEmbedder(batch_size=32)
+    embedder = SentenceEmbedder(batch_size=32)
     load_seconds, _ = timed(lambda: embedder.dimension)
     results: dict[str, list[float]] = {
         "C minilm load_s": [load_seconds],

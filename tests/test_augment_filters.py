@@ -8,8 +8,8 @@ from data_fixtures import qa_record
 
 from taskexpert.augment.dedup import Deduplicator, lcs_length, rouge_l_f
 from taskexpert.augment.diversity import distinct_n, diversity_stats, mean_pairwise_cosine
-from taskexpert.augment.embeddings import SentenceEmbedder
 from taskexpert.errors import ConfigError
+from taskexpert.text.embedders import SentenceEmbedder
 
 
 def record(record_id: str, question: str, context: str = "A context.", label: str = "yes") -> qa_record:

@@ -12,9 +12,10 @@ from test_retrieval_support import CountingEmbedder
 
 from taskexpert.data.loading import load_splits
 from taskexpert.errors import ConfigError
-from taskexpert.retrieval import Retriever, SentenceTransformerEmbedder, select_from_config
+from taskexpert.retrieval import Retriever, select_from_config
 from taskexpert.retrieval.__main__ import main
 from taskexpert.tasks import build_task
+from taskexpert.text.embedders import SentenceEmbedder
 
 BACKENDS = ["dense", "bm25", "hybrid"]
 SAMPLE_CORPUS = CONF_DIR.parent / "src" / "taskexpert" / "data" / "sample" / "corpus" / "passages.jsonl"
@@ -58,7 +59,7 @@ def test_configured_embedder_is_the_bundled_minilm(tmp_path):
     from hydra.utils import instantiate
 
     embedder = instantiate(retrieval_config("dense", tmp_path).retrieval.dense.embedder)
-    assert isinstance(embedder, SentenceTransformerEmbedder)
+    assert isinstance(embedder, SentenceEmbedder)
     assert embedder.model_name == "all-MiniLM-L6-v2" and embedder.normalize
 
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from test_retrieval_support import CountingEmbedder, make_planted_world
 
-from taskexpert.retrieval import BM25Settings, Datastore, DenseSettings, HashingEmbedder, Retriever
+from taskexpert.retrieval import BM25Settings, Datastore, DenseSettings, Retriever
 from taskexpert.retrieval.builds import MANIFEST, find_build
 from taskexpert.retrieval.dense import DenseIndex
+from taskexpert.text.embedders import HashingEmbedder
 
 
 @pytest.fixture

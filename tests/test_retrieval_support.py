@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from data_fixtures import qa_record
 
-from taskexpert.retrieval import CorpusConfig, HashingEmbedder
+from taskexpert.retrieval import CorpusConfig
+from taskexpert.text.embedders import HashingEmbedder
 
 GENERIC_WORDS = [
     "patients",

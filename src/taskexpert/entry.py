@@ -31,6 +31,19 @@ def run_training(cfg: DictConfig) -> float | None:
     if cfg.get("dry_run"):
         return None
     value = metrics.get(cfg.optimized_metric)
+    if value is None:  # a sweeper would record only "returned None": say which metric and what there is
+        split = str(cfg.optimized_metric).partition("/")[0]
+        written = sorted(
+            name
+            for name, number in metrics.items()
+            if name.startswith(f"{split}/") and isinstance(number, float)
+        )
+        log.warning(
+            "optimized_metric=%s is not among this run's metrics (%s): set optimized_metric to one of them, "
+            "or leave it to the task (task.optimized_metric)",
+            cfg.optimized_metric,
+            ", ".join(written) or "none of that split",
+        )
     return float(value) if value is not None else None
 
 

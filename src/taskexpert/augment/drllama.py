@@ -14,7 +14,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from taskexpert.augment.embeddings import SentenceEmbedder
 from taskexpert.augment.generation import generate_records
 from taskexpert.augment.jobs import GenerationJob, new_jobs, rewrite_jobs
 from taskexpert.augment.progress import teacher_progress
@@ -25,6 +24,7 @@ from taskexpert.errors import ConfigError
 from taskexpert.records import Record
 from taskexpert.tasks import build_task
 from taskexpert.teachers import build_teacher
+from taskexpert.text.embedders import SentenceEmbedder
 
 log = logging.getLogger(__name__)
 METHOD_BLOCKS = ("rewrite", "new")

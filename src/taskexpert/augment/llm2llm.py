@@ -24,7 +24,6 @@ from omegaconf import DictConfig, open_dict
 
 from taskexpert.augment.contamination import write_guard_meta
 from taskexpert.augment.dedup import Deduplicator
-from taskexpert.augment.embeddings import SentenceEmbedder
 from taskexpert.augment.generation import GenerationResult, generate_records
 from taskexpert.augment.jobs import GenerationJob, quoted, task_placeholders, task_values
 from taskexpert.augment.llm2llm_state import (
@@ -51,6 +50,7 @@ from taskexpert.records import Record, write_jsonl
 from taskexpert.tasks import Task, build_task
 from taskexpert.teachers import Teacher, build_teacher
 from taskexpert.teachers.types import TeacherRequest
+from taskexpert.text.embedders import SentenceEmbedder
 from taskexpert.utils.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)

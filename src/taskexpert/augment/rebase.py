@@ -33,10 +33,10 @@ from taskexpert.augment.task_fields import RATIONALE, TaskFields
 from taskexpert.errors import ConfigError
 from taskexpert.records import Record
 from taskexpert.retrieval import Retriever, Selection, select_from_config
-from taskexpert.retrieval.embedders import Embedder
 from taskexpert.retrieval.selection import RetrievedRecord, instruction_of
 from taskexpert.tasks.task import Task
 from taskexpert.teachers.types import TeacherRequest
+from taskexpert.text.embedders import Embedder, SentenceEmbedder
 from taskexpert.utils.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,6 @@ def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, A
 
     `embedder` replaces the retrieval embedder of the config (e.g. an already loaded model).
     """
-    from taskexpert.augment.embeddings import SentenceEmbedder
     from taskexpert.augment.progress import teacher_progress
     from taskexpert.augment.shared import build_filters, finish_run, select_seeds
     from taskexpert.data.loading import load_splits

@@ -26,7 +26,10 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--metric",
         metavar="NAME",
-        help="metrics.json key for the figure and the verdict (default: test/macro_f1, else val/macro_f1)",
+        help=(
+            "metrics.json key for the figure and the verdict (default: the test value of the metric the jobs "
+            "optimised, their task's, e.g. test/exact_match; else that validation metric)"
+        ),
     )
     return parser.parse_args(argv)
 

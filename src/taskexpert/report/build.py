@@ -9,18 +9,22 @@ from omegaconf import OmegaConf
 
 from taskexpert.report.collect import DONE, Job, ReportError, collect_jobs, split_settings
 from taskexpert.report.markdown import summary_markdown
-from taskexpert.report.planned import SweepPlan, read_plans
-from taskexpert.report.plots import write_figures
-from taskexpert.report.summarize import (
-    DEFAULT_METRIC,
-    SUMMARY_METRICS,
-    Group,
-    Series,
-    Verdict,
+from taskexpert.report.measures import (
+    MetricChoice,
     calibrated_jobs,
     calibration_columns,
     choose_metric,
+    measure_titles,
     metric_label,
+    optimized_metrics,
+    summary_metrics,
+)
+from taskexpert.report.planned import SweepPlan, read_plans
+from taskexpert.report.plots import write_figures
+from taskexpert.report.summarize import (
+    Group,
+    Series,
+    Verdict,
     sensitivity_series,
     sensitivity_verdicts,
     summarize,
@@ -40,8 +44,12 @@ class Report:
     jobs: list[Job]
     varying: list[str]  # override keys that differ between jobs: extra grouping columns
     fixed: dict[str, str]  # override keys with the same value in every job
-    metrics: list[str]  # the aggregated metrics (table columns)
-    metric: str  # the metric of the figure and the verdict
+    metrics: list[str]  # the aggregated metrics (table columns): the jobs' tasks' headline measures
+    choice: MetricChoice  # the metric of the figure and the verdict: by default the one the jobs optimised
+    titles: dict[str, str]  # measure -> title, from the jobs' tasks
+    optimized: list[
+        str
+    ]  # what the jobs optimised (returned to their sweeper): their tasks' metrics by default
     groups: list[Group]
     series: list[Series]
     verdicts: list[Verdict]
@@ -50,8 +58,22 @@ class Report:
     figures: list[Path] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
 
+    @property
+    def metric(self) -> str:
+        """The metric of the figure and the verdict (of the first task, when each task has its own)."""
+        return self.choice.metric
 
-def _optuna_notes(sweep_dir: Path) -> list[str]:
+    @property
+    def judged_on(self) -> str:
+        """`test exact match`, or per task `trec: test macro-F1, gsm8k: test exact match`."""
+        if not self.choice.per_task:
+            return metric_label(self.choice.metric, self.titles)
+        return ", ".join(
+            f"{task}: {metric_label(metric, self.titles)}" for task, metric in self.choice.per_task.items()
+        )
+
+
+def _optuna_notes(sweep_dir: Path, optimized: list[str]) -> list[str]:
     path = sweep_dir / OPTUNA_RESULTS
     if not path.is_file():
         return []
@@ -62,7 +84,10 @@ def _optuna_notes(sweep_dir: Path) -> list[str]:
     if not isinstance(results, dict) or "best_value" not in results:
         return []
     params = ", ".join(f"{key}={value}" for key, value in (results.get("best_params") or {}).items())
-    return [f"{OPTUNA_RESULTS}: best value {results['best_value']} with {params or 'no parameters'}."]
+    value = (
+        f"{optimized[0]} {results['best_value']}" if len(optimized) == 1 else f"value {results['best_value']}"
+    )
+    return [f"{OPTUNA_RESULTS}: best {value} with {params or 'no parameters'}."]
 
 
 def analyse(sweep_dir: str | Path, metric: str | None = None, out_dir: str | Path | None = None) -> Report:
@@ -71,19 +96,20 @@ def analyse(sweep_dir: str | Path, metric: str | None = None, out_dir: str | Pat
     jobs = collect_jobs(sweep_dir)
     varying, fixed = split_settings(jobs)
     try:
-        chosen = choose_metric(jobs, metric)
+        choice = choose_metric(jobs, metric)
     except ValueError as error:
         raise ReportError(f"{sweep_dir}: {error}") from None
-    uncalibrated = calibration_columns(jobs)
-    metrics = [*SUMMARY_METRICS, *uncalibrated]
-    metrics += [chosen] if chosen not in metrics else []
+    titles = measure_titles(jobs)
+    metrics = summary_metrics(jobs)
+    metrics += calibration_columns(jobs, metrics)
+    metrics += [chosen for chosen in choice.metrics if chosen not in metrics]
     groups = summarize(jobs, varying, metrics)
-    series = sensitivity_series(groups, chosen)
-    notes = []
-    if metric is None and chosen != DEFAULT_METRIC:
-        notes.append(
-            f"no finished job has {DEFAULT_METRIC}; the figure and verdict use {metric_label(chosen)}."
-        )
+    series = sensitivity_series(groups, choice)
+    notes = choice.notes + [
+        f"job {job.job}: {job.task_problem}; its numbers are in runs.csv only."
+        for job in jobs
+        if job.task_problem
+    ]
     calibrated = calibrated_jobs(jobs)
     if calibrated:
         done = sum(job.status == DONE for job in jobs)
@@ -96,7 +122,8 @@ def analyse(sweep_dir: str | Path, metric: str | None = None, out_dir: str | Pat
         notes.append("no job has finished yet: the tables list the configurations found, without results.")
     plans = read_plans(sweep_dir, jobs)
     notes += [plan.note for plan in plans if plan.note]
-    notes += _optuna_notes(sweep_dir)
+    optimized = optimized_metrics(jobs)
+    notes += _optuna_notes(sweep_dir, optimized)
     return Report(
         sweep_dir=sweep_dir,
         out_dir=Path(out_dir) if out_dir is not None else sweep_dir,
@@ -104,10 +131,12 @@ def analyse(sweep_dir: str | Path, metric: str | None = None, out_dir: str | Pat
         varying=varying,
         fixed=fixed,
         metrics=metrics,
-        metric=chosen,
+        choice=choice,
+        titles=titles,
+        optimized=optimized,
         groups=groups,
         series=series,
-        verdicts=sensitivity_verdicts(groups, series),
+        verdicts=sensitivity_verdicts(groups, series, titles),
         plans=plans,
         notes=notes,
     )
@@ -126,7 +155,7 @@ def build_report(
     )
     report.written.append(write_runs_csv(out / "runs.csv", report.jobs, report.varying))
     plotted = [metric for metric in report.metrics if "/uncalibrated/" not in metric]
-    report.figures = write_figures(out, report.series, report.groups, report.metric, plotted)
+    report.figures = write_figures(out, report.series, report.groups, plotted, report.titles)
     report.written += report.figures
     report.written.append(atomic_write_text(out / "summary.md", summary_markdown(report)))
     return report

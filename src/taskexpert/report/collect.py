@@ -7,12 +7,14 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from taskexpert.errors import TaskExpertError
+from taskexpert.tasks import Task, build_task, load_task
 
 # PEFT config class -> (method name used in reports, the hyperparameter the Dr. LLaMA sweeps vary)
 PEFT_METHODS: dict[str, tuple[str, str | None]] = {
@@ -24,7 +26,8 @@ PEFT_METHODS: dict[str, tuple[str, str | None]] = {
 FULL_FINE_TUNING = "full"
 METHOD_HYPERPARAMETER_KEYS = {f"peft.{name}" for _, name in PEFT_METHODS.values() if name}
 # Override keys that are columns of their own, never extra grouping columns.
-RESERVED_KEYS = {"seed", "peft", "model", *METHOD_HYPERPARAMETER_KEYS}
+RESERVED_KEYS = {"seed", "peft", "model", "task", *METHOD_HYPERPARAMETER_KEYS}
+HEADLINE_MEASURES = 2  # the first columns of a task's own results table are the report's columns
 # Bookkeeping a sweeper adds to each job (different in every job), not a setting: Hydra's own keys, and the
 # Optuna trial handle (`++optuna_trial.trial_id=...`) that the taskexpert Optuna sweeper passes for pruning.
 BOOKKEEPING_PREFIXES = ("hydra.", "hydra/", "optuna_trial.")
@@ -52,6 +55,11 @@ class Job:
     overrides: list[str] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)  # override key -> the value the job ran with
     metrics: dict[str, float] = field(default_factory=dict)
+    task: str = "unknown"
+    measures: tuple[str, ...] = ()  # the task's headline measures, e.g. ("exact_match", "parse_failure_rate")
+    titles: dict[str, str] = field(default_factory=dict)  # measure -> its title in the task's results table
+    optimized_metric: str | None = None  # what the job returned to its sweeper: the task's metric by default
+    task_problem: str = ""  # why the task could not be read (its numbers are then in runs.csv only)
 
 
 def find_run_dirs(sweep_dir: Path) -> list[Path]:
@@ -133,6 +141,35 @@ def _settings(run_dir: Path, config: DictConfig, overrides: list[str]) -> dict[s
     return settings
 
 
+@lru_cache(maxsize=1)
+def _default_task() -> Task:
+    return load_task()
+
+
+def _read_task(job: Job, config: DictConfig) -> None:
+    """The job's task as its config defines it; a run from before tasks were configurable has no `task` node
+    and ran the default task. The task's name becomes a setting, so jobs of different tasks never average."""
+    node = _select(config, "task")
+    try:
+        task = _default_task() if node is None else build_task(node)
+    except (
+        Exception
+    ) as error:  # a task file changed since the run must not stop the report on the whole sweep
+        job.task = _as_text(_select(config, "task.name") or "unknown")
+        job.task_problem = f"its task cannot be read ({error})"
+    else:
+        job.task = task.name
+        columns = task.kind.table_columns(task)
+        job.measures = tuple(name for name, _ in columns[:HEADLINE_MEASURES])
+        job.titles = dict(columns)
+        job.optimized_metric = task.optimized_metric
+    optimized = _select(config, "optimized_metric")  # the run's own choice wins over its task's
+    if isinstance(optimized, str) and optimized:
+        job.optimized_metric = optimized
+    if node is not None:
+        job.settings = {"task": job.task, **job.settings}
+
+
 def _scalar_metrics(payload: dict[str, Any]) -> dict[str, float]:
     """The numbers of metrics.json (confusion matrices and flags left out); counts stay integers."""
     return {
@@ -184,6 +221,7 @@ def read_job(run_dir: Path, sweep_dir: Path) -> Job:
     seed = _select(config, "seed")
     job.seed = int(seed) if isinstance(seed, int) and not isinstance(seed, bool) else None
     job.settings = _settings(run_dir, config, job.overrides)
+    _read_task(job, config)
     _read_metrics(job)
     return job
 

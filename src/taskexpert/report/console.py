@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from taskexpert.report.collect import DONE
-from taskexpert.report.markdown import job_counts
+from taskexpert.report.markdown import job_counts, metric_line
+from taskexpert.report.measures import metric_label
 from taskexpert.report.tables import (
     describe_context,
     group_cells,
@@ -24,25 +25,29 @@ if TYPE_CHECKING:
 PIPED_WIDTH = 160
 
 
-def short_metric_label(metric: str) -> str:
-    """`test/macro_f1` -> `test F1`: the terminal table has to fit a window."""
-    split, _, measure = metric.partition("/")
-    uncalibrated = measure.startswith("uncalibrated/")
-    measure = measure.removeprefix("uncalibrated/")
-    measure = {"acc": "acc", "macro_f1": "F1"}.get(measure, measure)
-    return f"{split} {measure}".strip() + (" uncal." if uncalibrated else "")
+def short_metric_label(metric: str, titles: dict[str, str]) -> str:
+    """`test/macro_f1` -> `test macro-F1`: the task's title, with the split as short as it can be."""
+    label = metric_label(metric, titles).replace("validation ", "val ", 1)
+    return label.replace(" (uncalibrated)", " uncal.")
 
 
 def results_table(report: Report) -> Table:
-    table = Table(title=f"{report.sweep_dir}: mean ± std over seeds (F1 = macro-F1)")
+    table = Table(title=f"{report.sweep_dir}: mean ± std over seeds")
     unfinished = shows_unfinished(report.groups)
-    for column in group_header(report.varying, unfinished):
-        table.add_column(column, justify="right" if column in {"value", "seeds", "no results"} else "left")
-    for metric in report.metrics:
-        table.add_column(short_metric_label(metric), justify="right", no_wrap=True)
-    for group in report.groups:
-        cells = [mean_std_cell(group.mean.get(m), group.std.get(m)) for m in report.metrics]
-        table.add_row(*group_cells(group, unfinished), *cells)
+    rows = [
+        group_cells(group, unfinished)
+        + [mean_std_cell(group.mean.get(m), group.std.get(m)) for m in report.metrics]
+        for group in report.groups
+    ]
+    headers = group_header(report.varying, unfinished)
+    headers += [short_metric_label(metric, report.titles) for metric in report.metrics]
+    for index, header in enumerate(headers):
+        # a narrow window wraps the headers (one word a line), never a number or a name
+        widest = max([len(row[index]) for row in rows] + [max(map(len, header.split()), default=0)])
+        right = index >= len(headers) - len(report.metrics) or header in {"value", "seeds", "no results"}
+        table.add_column(header, justify="right" if right else "left", min_width=widest)
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
@@ -53,6 +58,7 @@ def print_report(report: Report, console: Console | None = None) -> None:
             console = Console(width=PIPED_WIDTH)
     console.print(results_table(report))
     console.print(job_counts(report), markup=False, highlight=False)
+    console.print(metric_line(report).replace("`", ""), markup=False, highlight=False)
     unfinished = [f"{job.job} ({job.status})" for job in report.jobs if job.status != DONE]
     if unfinished:
         console.print("Without results: " + ", ".join(unfinished), markup=False, highlight=False)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from taskexpert.report.collect import DONE, MISSING, PRUNED
-from taskexpert.report.summarize import method_name, metric_label
+from taskexpert.report.measures import metric_label
+from taskexpert.report.summarize import method_name
 from taskexpert.report.tables import (
     describe_context,
     format_value,
@@ -57,7 +58,9 @@ def _results_section(report: Report) -> list[str]:
     )
     lines.append("")
     unfinished = shows_unfinished(report.groups)
-    header = group_header(report.varying, unfinished) + [metric_label(metric) for metric in report.metrics]
+    header = group_header(report.varying, unfinished) + [
+        metric_label(metric, report.titles) for metric in report.metrics
+    ]
     rows = [
         group_cells(group, unfinished)
         + [mean_std_cell(group.mean.get(m), group.std.get(m)) for m in report.metrics]
@@ -67,7 +70,7 @@ def _results_section(report: Report) -> list[str]:
 
 
 def _sensitivity_section(report: Report) -> list[str]:
-    lines = [f"## Sensitivity to the PEFT hyperparameter ({metric_label(report.metric)})", ""]
+    lines = [f"## Sensitivity to the PEFT hyperparameter ({report.judged_on})", ""]
     lines.append(
         "Range = max − min of the configuration means across the method's grid; std of means = their sample "
         "standard deviation; seed std = the seed-to-seed standard deviation, averaged over the grid (the noise "
@@ -116,11 +119,18 @@ def _missing_section(report: Report) -> list[str]:
     return lines
 
 
+def metric_line(report: Report) -> str:
+    """Which metric the jobs optimised (their task's) and which one the figure and verdict show."""
+    optimized = ", ".join(f"`{metric}`" for metric in report.optimized) or "not recorded"
+    return f"Optimised metric: {optimized}; the figure and verdict use {report.judged_on}."
+
+
 def summary_markdown(report: Report) -> str:
     lines = ["# Sweep report", "", f"Sweep directory: `{report.sweep_dir}`", "", job_counts(report), ""]
     if report.fixed:
         fixed = ", ".join(f"`{key}={value}`" for key, value in report.fixed.items())
         lines += [f"The same in every job: {fixed}.", ""]
+    lines += [metric_line(report), ""]
     lines += _results_section(report)
     lines += _sensitivity_section(report)
     lines += _missing_section(report)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from taskexpert.report.collect import FULL_FINE_TUNING
-from taskexpert.report.summarize import Group, Series, group_context, method_name, metric_label
+from taskexpert.report.measures import metric_label
+from taskexpert.report.summarize import Group, Series, group_context, method_name
 from taskexpert.report.tables import describe_context
 
 COLUMNS = 3
@@ -66,8 +68,11 @@ def _draw_full_fine_tuning(axis, groups: list[Group], metric: str) -> None:
             axis.axhspan(mean - std, mean + std, color="0.35", alpha=0.12)
 
 
-def sensitivity_figure(series: list[Series], groups: list[Group], metric: str) -> Figure | None:
-    """Metric against the hyperparameter value on a log2 axis, one line per method, one panel per context."""
+def sensitivity_figure(
+    series: list[Series], groups: list[Group], titles: Mapping[str, str] | None = None
+) -> Figure | None:
+    """Metric against the hyperparameter value on a log2 axis, one line per method, one panel per context
+    (each series is seen through its own metric: its task's)."""
     plotted = [item for item in series if item.points]
     if not plotted:
         return None
@@ -78,6 +83,7 @@ def sensitivity_figure(series: list[Series], groups: list[Group], metric: str) -
     figure, axes = _panels(len(contexts), (6.4, 4.6))
     for axis, context in zip(axes, contexts, strict=True):
         in_context = [item for item in plotted if describe_context(item.context) == context]
+        metric = in_context[0].metric
         values = sorted({value for item in in_context for value in item.values})
         for item in in_context:
             errors = [math.nan if std is None else std for std in item.seed_stds]
@@ -104,11 +110,13 @@ def sensitivity_figure(series: list[Series], groups: list[Group], metric: str) -
         axis.set_xticks(values, [f"{value:g}" for value in values])
         hyperparameters = " / ".join(dict.fromkeys(f"{i.hyperparameter} ({i.label})" for i in in_context))
         axis.set_xlabel(f"{hyperparameters}, log2 scale" if logarithmic else hyperparameters)
-        axis.set_ylabel(metric_label(metric))
+        axis.set_ylabel(metric_label(metric, titles))
         axis.set_title(context, fontsize="medium")
         axis.grid(True, alpha=0.3)
         axis.legend(fontsize="small")
-    figure.suptitle(f"Sensitivity of {metric_label(metric)} to the PEFT hyperparameter", fontweight="bold")
+    judged = {item.metric for item in plotted}
+    measured = metric_label(judged.pop(), titles) if len(judged) == 1 else "each task's metric"
+    figure.suptitle(f"Sensitivity of {measured} to the PEFT hyperparameter", fontweight="bold")
     figure.text(0.5, -0.02, _seed_note(plotted), ha="center", va="top", fontsize="small", color="0.3")
     return figure
 
@@ -124,7 +132,10 @@ def _largest_spread(series: list[Series], metrics: list[str]) -> float:
 
 
 def robustness_figure(
-    series: list[Series], metrics: list[str], y_limit: float | None = None
+    series: list[Series],
+    metrics: list[str],
+    y_limit: float | None = None,
+    titles: Mapping[str, str] | None = None,
 ) -> Figure | None:
     """Per metric: the seed std at each grid value next to the range of the means across the grid."""
     plotted = [item for item in series if len(item.points) > 0]
@@ -161,7 +172,9 @@ def robustness_figure(
             label="range of the means over the grid",
         )
         axis.bar_label(bars, labels=["–" if s is None else f"{s:.3f}" for s in spreads], fontsize="x-small")
-        axis.set_xticks(range(len(shown)), [metric_label(metric).replace(" ", "\n", 1) for metric in shown])
+        axis.set_xticks(
+            range(len(shown)), [metric_label(metric, titles).replace(" ", "\n", 1) for metric in shown]
+        )
         axis.set_ylabel("spread (metric units)")
         axis.set_title(describe_context(item.context | item.variant), fontsize="medium")
         axis.grid(True, axis="y", alpha=0.3)
@@ -182,16 +195,22 @@ def robustness_figure(
 
 
 def write_figures(
-    out_dir: Path, series: list[Series], groups: list[Group], metric: str, metrics: list[str]
+    out_dir: Path,
+    series: list[Series],
+    groups: list[Group],
+    metrics: list[str],
+    titles: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """sensitivity.png and robustness_<method>.png for every method with a hyperparameter grid that has results."""
     written = []
-    figure = sensitivity_figure(series, groups, metric)
+    figure = sensitivity_figure(series, groups, titles)
     if figure is not None:
         written.append(save_png(figure, out_dir / "sensitivity.png"))
     y_limit = 1.12 * _largest_spread(series, metrics)  # room for the value labels
     for method in dict.fromkeys(item.method for item in series):
-        figure = robustness_figure([item for item in series if item.method == method], metrics, y_limit)
+        figure = robustness_figure(
+            [item for item in series if item.method == method], metrics, y_limit, titles
+        )
         if figure is not None:
             written.append(save_png(figure, out_dir / f"robustness_{method}.png"))
     return written

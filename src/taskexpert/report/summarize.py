@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 
 from taskexpert.report.collect import DONE, FULL_FINE_TUNING, PRUNED, Job
+from taskexpert.report.measures import MetricChoice, metric_label
 
-SUMMARY_METRICS = ("val/acc", "val/macro_f1", "test/acc", "test/macro_f1")
-# The plain argmax beside the calibrated decision (eval.calibration): shown when some job applied calibration.
-UNCALIBRATED_METRICS = ("val/uncalibrated/macro_f1", "test/uncalibrated/acc", "test/uncalibrated/macro_f1")
-DEFAULT_METRIC, FALLBACK_METRIC = "test/macro_f1", "val/macro_f1"
 METHOD_ORDER = ("lora", "prefix", "prompt", "p_tuning", FULL_FINE_TUNING)
 METHOD_NAMES = {
     "lora": "LoRA",
@@ -20,37 +18,10 @@ METHOD_NAMES = {
     "p_tuning": "P-tuning",
     FULL_FINE_TUNING: "full fine-tuning",
 }
-SPLIT_NAMES = {"val": "validation", "test": "test"}
-MEASURE_NAMES = {"acc": "accuracy", "macro_f1": "macro-F1", "loss": "loss"}
-
-
-def calibrated_jobs(jobs: list[Job]) -> list[Job]:
-    """Finished jobs whose val/test metrics are those of a calibrated decision (calibration/applied = 1)."""
-    return [job for job in jobs if job.status == DONE and job.metrics.get("calibration/applied") == 1]
-
-
-def calibration_columns(jobs: list[Job]) -> list[str]:
-    """The uncalibrated metrics to show beside the others: when a job calibrated, and only those it has."""
-    calibrated = calibrated_jobs(jobs)
-    return [metric for metric in UNCALIBRATED_METRICS if any(metric in job.metrics for job in calibrated)]
 
 
 def method_name(method: str) -> str:
     return METHOD_NAMES.get(method, method)
-
-
-def metric_label(metric: str) -> str:
-    """`test/macro_f1` -> `test macro-F1`, `val/f1_ABBR` -> `validation F1 (ABBR)`."""
-    split, _, measure = metric.partition("/")
-    if not measure:
-        return metric
-    if measure.startswith("uncalibrated/"):
-        return f"{metric_label(f'{split}/' + measure.removeprefix('uncalibrated/'))} (uncalibrated)"
-    if measure.startswith("f1_"):
-        measure_name = f"F1 ({measure.removeprefix('f1_')})"
-    else:
-        measure_name = MEASURE_NAMES.get(measure, measure)
-    return f"{SPLIT_NAMES.get(split, split)} {measure_name}"
 
 
 def _mean_and_std(values: list[float]) -> tuple[float | None, float | None]:
@@ -112,18 +83,6 @@ def summarize(jobs: list[Job], varying: list[str], metrics: list[str]) -> list[G
             group.value if group.value is not None else float("-inf"),
         ),
     )
-
-
-def choose_metric(jobs: list[Job], requested: str | None) -> str:
-    """The metric for the figure and the verdict: the requested one, or test macro-F1, else validation macro-F1."""
-    available = sorted({name for job in jobs if job.status == DONE for name in job.metrics})
-    if requested is not None:
-        if available and requested not in available:
-            raise ValueError(
-                f"--metric {requested}: no finished job has it; available: {', '.join(available)}"
-            )
-        return requested
-    return DEFAULT_METRIC if DEFAULT_METRIC in available or not available else FALLBACK_METRIC
 
 
 @dataclass
@@ -190,8 +149,8 @@ def group_context(group: Group) -> dict[str, str]:
     }
 
 
-def sensitivity_series(groups: list[Group], metric: str) -> list[Series]:
-    """The grids of every method that has a hyperparameter, with the groups that have results for `metric`."""
+def sensitivity_series(groups: list[Group], choice: MetricChoice) -> list[Series]:
+    """The grids of every method that has a hyperparameter, each seen through its task's metric of `choice`."""
     series: dict[tuple, Series] = {}
     for group in groups:
         if group.hyperparameter is None or group.value is None:
@@ -199,6 +158,7 @@ def sensitivity_series(groups: list[Group], metric: str) -> list[Series]:
         context = group_context(group)
         variant = {key: value for key, value in group.settings.items() if key.startswith("peft.")}
         key = (*context.values(), group.method, *variant.items())
+        metric = choice.of(group.settings.get("task"))
         series.setdefault(key, Series(context, group.method, group.hyperparameter, variant, metric))
         series[key].groups.append(group)
     return list(series.values())
@@ -216,14 +176,14 @@ def _capitalized(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _compare(less: Series, more: Series) -> str:
+def _compare(less: Series, more: Series, titles: Mapping[str, str] | None) -> str:
     counts = (
         f"{len(less.values)} values each"
         if len(less.values) == len(more.values)
         else f"{len(less.values)} and {len(more.values)} values"
     )
     numbers = (
-        f"{metric_label(less.metric)} range {less.spread:.3f} vs {more.spread:.3f} "
+        f"{metric_label(less.metric, titles)} range {less.spread:.3f} vs {more.spread:.3f} "
         f"(std {less.std_of_means:.3f} vs {more.std_of_means:.3f}) over {counts}."
     )
     if abs(less.spread - more.spread) < 1e-12:
@@ -252,7 +212,9 @@ class Verdict:
     more_sensitive: Series | None = None
 
 
-def sensitivity_verdicts(groups: list[Group], all_series: list[Series]) -> list[Verdict]:
+def sensitivity_verdicts(
+    groups: list[Group], all_series: list[Series], titles: Mapping[str, str] | None = None
+) -> list[Verdict]:
     """Per context, compare every two methods whose grids have >= 2 values with results, by the range of means."""
     verdicts = []
     for context in contexts_of(groups):
@@ -262,5 +224,5 @@ def sensitivity_verdicts(groups: list[Group], all_series: list[Series]) -> list[
             verdicts.append(Verdict(context, _no_verdict(series)))
             continue
         for less, more in combinations(comparable, 2):
-            verdicts.append(Verdict(context, _compare(less, more), less, more))
+            verdicts.append(Verdict(context, _compare(less, more, titles), less, more))
     return verdicts

@@ -8,7 +8,6 @@ selection = select_from_config(retriever, cfg.retrieval, seeds, validation + tes
 from taskexpert.retrieval.bm25 import BM25Index, BM25Settings
 from taskexpert.retrieval.datastore import Datastore
 from taskexpert.retrieval.dense import DenseIndex, DenseSettings
-from taskexpert.retrieval.embedders import Embedder, HashingEmbedder, SentenceTransformerEmbedder
 from taskexpert.retrieval.exclusion import ExclusionSettings
 from taskexpert.retrieval.hybrid import HybridIndex, HybridSettings
 from taskexpert.retrieval.passages import CorpusConfig, Passage
@@ -28,9 +27,7 @@ __all__ = [
     "Datastore",
     "DenseIndex",
     "DenseSettings",
-    "Embedder",
     "ExclusionSettings",
-    "HashingEmbedder",
     "HybridIndex",
     "HybridSettings",
     "Passage",
@@ -39,7 +36,6 @@ __all__ = [
     "SearchHit",
     "Selection",
     "SelectionSettings",
-    "SentenceTransformerEmbedder",
     "select_for_task",
     "select_from_config",
 ]

@@ -19,7 +19,7 @@ import numpy as np
 from taskexpert.errors import ConfigError
 from taskexpert.retrieval.builds import cached_build, fingerprint_of
 from taskexpert.retrieval.datastore import Datastore
-from taskexpert.retrieval.embedders import Embedder
+from taskexpert.text.embedders import Embedder
 
 log = logging.getLogger(__name__)
 

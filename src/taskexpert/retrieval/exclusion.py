@@ -24,9 +24,8 @@ import numpy as np
 
 from taskexpert.records import Record
 from taskexpert.retrieval.dense import DenseIndex
-from taskexpert.retrieval.embedders import HashingEmbedder
 from taskexpert.retrieval.passages import split_words
-from taskexpert.text import OverlapIndex, OverlapSettings, default_fields, field_text
+from taskexpert.text import HashingEmbedder, OverlapIndex, OverlapSettings, default_fields, field_text
 
 _WORD_COUNT_DIMENSION = 4096  # buckets of the word-count vectors used without a dense index
 EVALUATION_OVERLAP = "evaluation_overlap"

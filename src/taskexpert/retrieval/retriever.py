@@ -12,9 +12,9 @@ from taskexpert.errors import ConfigError
 from taskexpert.retrieval.bm25 import BM25Index, BM25Settings
 from taskexpert.retrieval.datastore import Datastore, plain_dict
 from taskexpert.retrieval.dense import DenseIndex, DenseSettings
-from taskexpert.retrieval.embedders import Embedder
 from taskexpert.retrieval.hybrid import HybridIndex, HybridSettings
 from taskexpert.retrieval.passages import Passage
+from taskexpert.text.embedders import Embedder
 
 log = logging.getLogger(__name__)
 

