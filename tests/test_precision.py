@@ -125,14 +125,14 @@ def test_contradictory_precision_settings_are_refused(tmp_path, overrides, messa
         resolved(*overrides, tmp_path=tmp_path)
 
 
-def test_attention_is_eager_on_a_cpu_only_when_compiled_or_in_bf16(cpu_with, tmp_path):
+def test_attention_on_a_cpu_is_ours_in_bf16_and_eager_when_compiled_in_fp32(cpu_with, tmp_path):
     cpu_with("avx512_bf16")
-    assert (
-        resolved(tmp_path=tmp_path).attention == "eager"
-    )  # auto = bf16-base: bf16 matmuls beat the flash kernel
+    # auto = bf16-base, whose matmuls beat torch's flash kernel
+    assert resolved(tmp_path=tmp_path).attention == "taskexpert_eager"
     fp32 = resolved("trainer.precision=32-true", tmp_path=tmp_path)
     assert fp32.attention is None  # sdpa: in fp32 eager is slower and keeps the attention probabilities
     assert resolved("trainer.precision=32-true", "model.compile=true", tmp_path=tmp_path).attention == "eager"
+    assert resolved("model.compile=true", tmp_path=tmp_path).attention == "taskexpert_eager"  # bf16, compiled
     compiled_sdpa = resolved("model.compile=true", "model.attn_implementation=sdpa", tmp_path=tmp_path)
     assert compiled_sdpa.attention == "sdpa"  # explicit choices stay
     assert attention_implementation("auto", True, "cuda", bf16=True) is None

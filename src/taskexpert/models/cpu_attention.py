@@ -32,17 +32,23 @@ def matmul_attention(
 ) -> tuple[torch.Tensor, None]:
     """transformers' attention signature: query (batch, heads, q, dim), key/value (batch, kv_heads, k, dim);
     returns (batch, q, heads, dim) and no weights."""
-    groups = getattr(module, "num_key_value_groups", 1)
-    if groups > 1:  # grouped-query attention: each key/value head serves `groups` query heads
-        key = key.repeat_interleave(groups, dim=1)
-        value = value.repeat_interleave(groups, dim=1)
-    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    scores = torch.matmul(query, key.transpose(2, 3)).mul_(scale)  # the product's backward needs only q and k
-    if attention_mask is not None:
-        scores.add_(attention_mask[:, :, :, : key.shape[-2]])
+    batch, heads, length, dim = query.shape
+    kv_heads = key.shape[1]
+    groups = heads // kv_heads  # grouped-query attention: each key/value head serves `groups` query heads
+    # The query heads of one key/value head stacked as rows (transformers orders heads key/value-major), so the
+    # keys and values are used as they are, not copied once per query head (decoding's cache especially).
+    scale = scaling if scaling is not None else dim**-0.5
+    # scaled before the product: the query is far smaller than the scores
+    grouped = (query * scale).reshape(batch, kv_heads, groups * length, dim)
+    scores = torch.matmul(grouped, key.transpose(2, 3))
+    if attention_mask is not None:  # out of place: an in-place add on a view makes backward copy the scores
+        mask = attention_mask[:, :, :, : key.shape[-2]].unsqueeze(2)  # (batch, 1, 1, length, keys)
+        scores = scores.view(batch, kv_heads, groups, length, -1) + mask
+        scores = scores.view(batch, kv_heads, groups * length, -1)
     probabilities = torch.softmax(scores, dim=-1)
     probabilities = functional.dropout(probabilities, p=dropout, training=module.training)
-    return torch.matmul(probabilities, value).transpose(1, 2).contiguous(), None
+    output = torch.matmul(probabilities, value).view(batch, heads, length, dim)
+    return output.transpose(1, 2).contiguous(), None
 
 
 def register() -> None:

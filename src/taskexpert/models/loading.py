@@ -46,17 +46,18 @@ def load_tokenizer(model_cfg: Any, path: str | None = None):
 def attention_implementation(
     requested: str | None, compiled: bool, device: str, bf16: bool = False
 ) -> str | None:
-    """`model.attn_implementation`: explicit choices stay; `auto` (or unset) on a CPU is transformers' eager
-    attention for a compiled model (inductor fuses its softmax into the block) and our `taskexpert_eager` in bf16
-    (its matmuls run at the bf16 rate, where torch's CPU flash kernel gains nothing from bf16; see
-    models/cpu_attention.py and BENCHMARKS.md); elsewhere None, transformers' default (sdpa)."""
+    """`model.attn_implementation`: explicit choices stay; `auto` (or unset) on a CPU is our `taskexpert_eager`
+    in bf16 (its matmuls run at the bf16 rate, where torch's CPU flash kernel gains nothing from bf16; compiled,
+    it also warms up faster and takes less memory than transformers' eager: see models/cpu_attention.py and
+    BENCHMARKS.md), transformers' eager attention for a model compiled in fp32 (inductor fuses its softmax into
+    the block), and elsewhere None: transformers' default (sdpa)."""
     if requested and requested != AUTO:
         return requested
     if device != "cpu":
         return None
-    if compiled:
-        return "eager"
-    return cpu_attention.ATTENTION if bf16 else None
+    if bf16:
+        return cpu_attention.ATTENTION
+    return "eager" if compiled else None
 
 
 def _configured_attention(model_cfg: Any) -> str | None:
