@@ -94,3 +94,27 @@ def test_adapters_and_cached_decoding_match_transformers_eager_attention(adapter
         generated.append((logits[:, -1], tokens))
     torch.testing.assert_close(generated[1][0], generated[0][0], rtol=1e-5, atol=1e-5)
     assert torch.equal(generated[1][1], generated[0][1])
+
+
+def test_biogpt_and_gpt2_attention_equal_transformers_eager_attention():
+    """The other architectures users bring (Dr. LLaMA's BioGPT; GPT-2-style local models)."""
+    from transformers import BioGptConfig, BioGptForCausalLM, GPT2Config, GPT2LMHeadModel
+
+    cpu_attention.register()
+    configs = [
+        (
+            BioGptForCausalLM,
+            BioGptConfig(vocab_size=97, hidden_size=16, num_hidden_layers=2, num_attention_heads=2),
+        ),
+        (GPT2LMHeadModel, GPT2Config(vocab_size=97, n_embd=16, n_layer=2, n_head=2)),
+    ]
+    input_ids, attention_mask = _batch()
+    for model_class, config in configs:
+        torch.manual_seed(0)
+        reference = model_class._from_config(config, attn_implementation="eager").eval()
+        ours = model_class._from_config(config, attn_implementation=cpu_attention.ATTENTION).eval()
+        ours.load_state_dict(reference.state_dict())
+        mask = attention_mask.bool()
+        expected = reference(input_ids=input_ids, attention_mask=attention_mask).logits[mask]
+        got = ours(input_ids=input_ids, attention_mask=attention_mask).logits[mask]
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)

@@ -18,6 +18,9 @@ from taskexpert.training.pipeline import train
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "pubmedqa_tiny_before_task_layer.json").read_text())
 WHOLE_SPLITS = ["trainer.limit_val_batches=null", "trainer.limit_test_batches=null"]
+# The fixtures were drawn with nn.Dropout's masks; the faster CPU masks (model.lora_dropout_mask=auto) came later,
+# are their own documented change and draw other masks from the same seed.
+TORCH_DROPOUT = "model.lora_dropout_mask=torch"
 MODES = {
     "label": ["trainer.max_steps=3"],
     "generate": [
@@ -35,7 +38,7 @@ MODES = {
 
 @pytest.mark.parametrize("mode", list(MODES))
 def test_default_task_reproduces_the_numbers_from_before(mode, make_config, tmp_path):
-    train(make_config("model=tiny_llama", *FAST, *WHOLE_SPLITS, *MODES[mode]))
+    train(make_config("model=tiny_llama", *FAST, *WHOLE_SPLITS, TORCH_DROPOUT, *MODES[mode]))
     run_dir = tmp_path / "run"
     expected = EXPECTED[mode]
 
