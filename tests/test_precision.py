@@ -20,6 +20,7 @@ from taskexpert.data.collate import EvalCollator, TrainCollator
 from taskexpert.data.encoding import ExampleEncoder
 from taskexpert.data.loading import load_splits
 from taskexpert.errors import ConfigError
+from taskexpert.models.adapter_compute import compute_lora_in_input_dtype
 from taskexpert.models.adapters import apply_adapter, store_frozen_weights_in
 from taskexpert.models.label_scoring import answer_only_loss
 from taskexpert.models.label_sequences import score_task_labels
@@ -167,6 +168,7 @@ def fp32_and_bf16_base_twins(peft_overrides: list[str]):
         if "lora_B" in name:
             torch.nn.init.normal_(parameter, std=0.05)
     twin = store_frozen_weights_in(copy.deepcopy(model), torch.bfloat16)
+    compute_lora_in_input_dtype(twin)  # as a bf16-base run builds it
     return model, twin, tokenizer
 
 
@@ -211,6 +213,10 @@ def test_a_bf16_base_step_keeps_the_base_and_trains_fp32_adapter_and_optimizer_s
     precision = resolve_precision(cfg.trainer, cfg.model, cfg.peft)
     model, tokenizer = load_model_and_tokenizer(cfg.model, precision.weights_dtype)
     model = apply_adapter(model, cfg.peft)
+    assert compute_lora_in_input_dtype(model) > 0
+    adapter_outputs = []
+    lora_a = next(m for n, m in model.named_modules() if n.endswith("lora_A.default"))
+    lora_a.register_forward_hook(lambda module, args, output: adapter_outputs.append(output.dtype))
     base = {name: p for name, p in model.named_parameters() if not p.requires_grad}
     before = {name: (p.data_ptr(), p.detach().clone()) for name, p in base.items()}
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
@@ -222,6 +228,8 @@ def test_a_bf16_base_step_keeps_the_base_and_trains_fp32_adapter_and_optimizer_s
         assert parameter.data_ptr() == before[name][0] and torch.equal(parameter, before[name][1])
     states = [t for s in optimizer.state.values() for t in s.values() if t.is_floating_point() and t.dim()]
     assert states and {t.dtype for t in states} == {torch.float32}
+    assert adapter_outputs == [torch.bfloat16]  # the adapter computed in bf16 from its fp32 weights
+    assert {p.grad.dtype for p in model.parameters() if p.requires_grad} == {torch.float32}
 
 
 def score_sample(run_dir, cfg, dtype: str) -> torch.Tensor:
@@ -307,3 +315,23 @@ def test_a_run_trains_and_evaluates_in_each_bf16_precision(tmp_path, precision, 
     if cfg.eval.mode == "generate":  # decoding ran: every row carries its generated text
         rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
         assert rows and all("generated" in row for row in rows)
+
+
+@pytest.mark.parametrize(("choice", "bf16_compute"), [("auto", True), ("float32", False)])
+def test_a_bf16_base_run_builds_lora_in_the_configured_compute_dtype(tmp_path, choice, bf16_compute):
+    from taskexpert.models.adapter_compute import InputDtypeLinear
+    from taskexpert.training.pipeline import build_trainable_model
+
+    cfg = compose_config(
+        ["model=tiny_llama", "peft=lora", "trainer.precision=bf16-base", f"model.lora_compute={choice}"],
+        tmp_path,
+    )
+    model, _ = build_trainable_model(cfg, resolve_precision(cfg.trainer, cfg.model, cfg.peft))
+    lora = [m for n, m in model.named_modules() if n.endswith(("lora_A.default", "lora_B.default"))]
+    assert lora and all((type(m) is InputDtypeLinear) == bf16_compute for m in lora)
+    assert all(m.weight.dtype == torch.float32 for m in lora)  # the weights stay fp32 either way
+    with pytest.raises(ConfigError, match="model.lora_compute='bf16' is unknown"):
+        build_trainable_model(
+            compose_config(["model=tiny_llama", "model.lora_compute=bf16"], tmp_path),
+            resolve_precision(cfg.trainer, cfg.model, cfg.peft),
+        )

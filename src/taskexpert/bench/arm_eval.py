@@ -19,6 +19,7 @@ from taskexpert.bench.data import encoder_for, evaluation_records, training_reco
 from taskexpert.bench.settings import BenchSettings, model_dir
 from taskexpert.data.collate import EvalCollator, TrainCollator
 from taskexpert.models import cpu_attention
+from taskexpert.models.adapter_compute import compute_lora_in_input_dtype
 from taskexpert.models.adapters import apply_adapter, store_frozen_weights_in
 from taskexpert.models.decoding import greedy_generate
 from taskexpert.models.label_sequences import score_task_labels
@@ -104,9 +105,11 @@ def generate_and_parse_pass(
 
 
 def bf16_twin(model):
-    """The same adapter (fp32) on the same base weights stored in bf16, with the attention a bf16-base run
-    loads on this device (`model.attn_implementation=auto`): evaluation as such a run does it."""
+    """The same adapter (fp32) on the same base weights stored in bf16, its LoRA computing in bf16, with the
+    attention a bf16-base run loads on this device (`model.attn_implementation=auto`): evaluation as such a run
+    does it."""
     twin = store_frozen_weights_in(copy.deepcopy(model), torch.bfloat16)
+    compute_lora_in_input_dtype(twin)
     attention = attention_implementation("auto", compiled=False, device="cpu", bf16=True)
     if attention is not None:
         if attention == cpu_attention.ATTENTION:

@@ -127,8 +127,12 @@ def run(
         )
         if compiled:  # the user's switch, with the settings' backend (smoke runs: eager, no C++ build)
             overrides.append(f"model.compile={settings.compile_backend}")
-        if stock_kernels:  # what the bf16 kernel choices replace: nn.Dropout masks and transformers' sdpa
-            overrides += ["++model.lora_dropout_mask=torch", "++model.attn_implementation=sdpa"]
+        if stock_kernels:  # what the CPU bf16 choices replace: nn.Dropout, sdpa, PEFT's fp32 adapter compute
+            overrides += [
+                "++model.lora_dropout_mask=torch",
+                "++model.attn_implementation=sdpa",
+                "++model.lora_compute=float32",
+            ]
         cfg = compose_train_config(overrides, Path(run_dir))
         splits = as_splits(training_records(settings))
         return train_lightning(cfg, splits, settings.warmup_steps, answer_only_logits)

@@ -10,7 +10,7 @@ FRAMEWORK_TITLES = {
     "lightning": "(a) taskexpert: Lightning + QAModule",
     "lightning_compiled": "(a+) taskexpert, decoder blocks under torch.compile",
     "lightning_full_logits": "(a0) taskexpert before the answer-only loss",
-    "lightning_stock_kernels": "(a1) taskexpert with torch's LoRA dropout and SDPA attention",
+    "lightning_stock_kernels": "(a1) taskexpert with torch's LoRA dropout, SDPA attention, PEFT's fp32 LoRA compute",
     "hf_trainer": "(b) HF Trainer + PEFT, DataCollatorForSeq2Seq",
     "pad512": "(c) plain loop, every example padded to 512",
 }

@@ -3,12 +3,12 @@
 | name       | frozen base weights | what trains (weights, gradients, AdamW state) | Lightning precision |
 |------------|---------------------|-----------------------------------------------|---------------------|
 | 32-true    | fp32                | fp32                                          | 32-true             |
-| bf16-base  | bf16, stored so     | fp32 adapters (PEFT upcasts them)             | 32-true (no autocast) |
+| bf16-base  | bf16, stored so     | fp32 adapters (their matmuls in bf16)         | 32-true (no autocast) |
 | bf16-mixed | fp32, cast to bf16 by autocast in every forward | fp32 master weights   | bf16-mixed          |
 | 16-mixed   | fp32, autocast to fp16 (GPUs)                   | fp32 master weights   | 16-mixed            |
 
-`bf16-base` computes the base in bf16 without recasting it each step; the adapter's own small matmuls run in
-fp32 (PEFT casts their input up and the result back), and the loss takes its log-softmax in fp32. Full
+`bf16-base` computes the base in bf16 without recasting it each step; LoRA's matmuls compute in bf16 from their
+fp32 weights (`model.lora_compute`, models/adapter_compute.py), and the loss takes its log-softmax in fp32. Full
 fine-tuning has no frozen base and pure bf16 weights lose small updates, so it trains under `bf16-mixed`.
 `auto` picks `bf16-base` (or `bf16-mixed` for full fine-tuning and FSDP) where the device has native bf16, and
 `32-true` elsewhere.
