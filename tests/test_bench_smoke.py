@@ -61,6 +61,11 @@ def test_smoke_run_of_the_bf16_arms(tmp_path):
     trained = {run["task"]: run["result"] for run in results["runs"] if run["task"].startswith("train:")}
     assert trained["train:lightning:lora:bf16-base"]["precision"] == "bf16-base"
     assert trained["train:lightning:lora:bf16-mixed"]["precision"] == "bf16-mixed"
+    assert "the best of 1 round: fp32" in section  # every round's matmul rate is shown
+
+    rebuilt = tmp_path / "REBUILT.md"  # --from-results writes the same report without measuring again
+    assert main(["--from-results", str(tmp_path / "work" / "results.json"), "--out", str(rebuilt)]) == 0
+    assert rebuilt.read_text(encoding="utf-8").strip() in report
 
 
 def test_a_task_runs_in_its_own_process_with_its_peak_memory(tmp_path):

@@ -67,6 +67,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"), help="Markdown file to update")
     parser.add_argument("--work-dir", type=Path, help="raw results and logs (default outputs/bench/<time>)")
     parser.add_argument(
+        "--from-results",
+        type=Path,
+        help="write the report from a saved results.json (a run's --work-dir) without measuring again",
+    )
+    parser.add_argument(
         "--in-process",
         action="store_true",
         help="run every task in this process (quick checks; memory figures not comparable)",
@@ -97,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown part(s) {', '.join(unknown)}: use {', '.join(PARTS)}", file=sys.stderr)
         return 2
+    if args.from_results:
+        saved = json.loads(args.from_results.read_text(encoding="utf-8"))
+        environment = saved.pop("environment")
+        update_sections(args.out, build_sections(saved, environment), GENERATED_HEADINGS)
+        print(f"[bench] wrote {args.out} from {args.from_results}", file=sys.stderr)
+        return 0
     settings = settings_from(args)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d_%H-%M-%S")
     work_dir = args.work_dir or Path("outputs") / "bench" / stamp

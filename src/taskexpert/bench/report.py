@@ -143,7 +143,7 @@ def machine_section(results: Results) -> str:
     lines = [
         MACHINE_HEADING,
         "",
-        "Achieved training FLOP/s divided by the median matmul FLOP/s of the same cores in the arm's compute precision: "
+        "Achieved training FLOP/s divided by the best round's matmul FLOP/s of the same cores in the arm's compute precision: "
         f"the fp32 matmul ({fp32_rate / 1e9:.1f} GFLOP/s){bf16_note}.",
         "N = weights of the matmuls a token passes through (transformer blocks plus the d x V LM head), "
         "counted on real tokens:",
