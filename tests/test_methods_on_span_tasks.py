@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from servers.augment_setup import compose_augment_config, quiet_overrides
+from servers.augment_setup import compose_augment_config, fault_teacher_overrides
 from servers.fault_server import FaultServer
 from servers.schema_answers import schema_answer
 
@@ -48,19 +48,11 @@ class SpanTeacher:
         return json.dumps(answer)
 
 
-def teacher_overrides(server: FaultServer, tmp_path: Path) -> list[str]:
-    return [
-        "teacher=openai",
-        f"teacher.base_url={server.base_url}",
-        "teacher.model=fault-model",
-        "teacher.api_key_env=null",
-        *quiet_overrides(tmp_path / "cache.sqlite"),
-    ]
-
-
 def run_method(tmp_path: Path, name: str, overrides: list[str], answer=schema_answer) -> tuple[dict, list]:
     with FaultServer(answer=answer) as server:
-        cfg = compose_augment_config([*overrides, *teacher_overrides(server, tmp_path)], tmp_path / name)
+        cfg = compose_augment_config(
+            [*overrides, *fault_teacher_overrides(server.base_url, tmp_path)], tmp_path / name
+        )
         stats = augment(cfg)
         return stats, [entry["body"] for entry in server.requests]
 
@@ -209,7 +201,10 @@ def run_llm2llm_on(task_name: str, iterations: int, tmp_path: Path, teacher) -> 
 
     run_dir = tmp_path / task_name
     with FaultServer(answer=teacher) as server:
-        overrides = [*llm2llm_overrides(task_name, iterations), *teacher_overrides(server, tmp_path)]
+        overrides = [
+            *llm2llm_overrides(task_name, iterations),
+            *fault_teacher_overrides(server.base_url, tmp_path),
+        ]
         stats = run_llm2llm(compose_augment_config(overrides, run_dir))
         bodies = [entry["body"] for entry in server.requests]
     history = json.loads((run_dir / "llm2llm_history.json").read_text())
@@ -280,7 +275,9 @@ def test_label_consistency_on_a_span_task_is_refused_before_the_teacher_is_asked
 
     overrides = ["task=squad", "method=new", "filters.label_consistency.enabled=true"]
     with FaultServer(answer=schema_answer) as server:
-        cfg = compose_augment_config([*overrides, *teacher_overrides(server, tmp_path)], tmp_path / "judged")
+        cfg = compose_augment_config(
+            [*overrides, *fault_teacher_overrides(server.base_url, tmp_path)], tmp_path / "judged"
+        )
         with pytest.raises(ConfigError, match="task squad has none: set filters.label_consistency"):
             augment(cfg)
         assert server.requests == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from servers.augment_setup import compose_augment_config, quiet_overrides
+from servers.augment_setup import compose_augment_config, fault_teacher_overrides
 from servers.fault_server import FaultServer
 from servers.schema_answers import schema_answer
 
@@ -15,21 +15,16 @@ from taskexpert.records import read_jsonl
 from taskexpert.tasks import load_task
 
 
-def teacher_overrides(server: FaultServer, tmp_path: Path) -> list[str]:
-    return [
-        "teacher=openai",
-        f"teacher.base_url={server.base_url}",
-        "teacher.model=fault-model",
-        "teacher.api_key_env=null",
-        *quiet_overrides(tmp_path / "cache.sqlite"),
-    ]
-
-
 def test_rewrite_on_sst2_writes_records_train_reads(tmp_path):
     run_dir = tmp_path / "rewrite"
     with FaultServer(answer=schema_answer) as server:
         cfg = compose_augment_config(
-            ["task=sst2", "method=rewrite", "method.max_seeds=5", *teacher_overrides(server, tmp_path)],
+            [
+                "task=sst2",
+                "method=rewrite",
+                "method.max_seeds=5",
+                *fault_teacher_overrides(server.base_url, tmp_path),
+            ],
             run_dir,
         )
         stats = augment(cfg)
@@ -54,7 +49,13 @@ def test_new_on_trec_asks_for_the_seed_label_among_the_task_labels(tmp_path):
     run_dir = tmp_path / "new"
     with FaultServer(answer=schema_answer) as server:
         cfg = compose_augment_config(
-            ["task=trec", "method=new", "method.max_seeds=4", *teacher_overrides(server, tmp_path)], run_dir
+            [
+                "task=trec",
+                "method=new",
+                "method.max_seeds=4",
+                *fault_teacher_overrides(server.base_url, tmp_path),
+            ],
+            run_dir,
         )
         augment(cfg)
         schema = server.requests[0]["body"]["response_format"]["json_schema"]["schema"]
@@ -82,7 +83,7 @@ def llm2llm_overrides(task: str, server: FaultServer, tmp_path: Path) -> list[st
         "checkpoint.enabled=false",
         "data.train_limit=6",
         "data.test_limit=2",
-        *teacher_overrides(server, tmp_path),
+        *fault_teacher_overrides(server.base_url, tmp_path),
     ]
 
 
@@ -154,7 +155,7 @@ def test_rebase_on_trec_writes_labelled_questions_with_rationales_train_reads(tm
                 f"retrieval.index_dir={tmp_path / 'indexes'}",
                 "retrieval.select.k=4",
                 "retrieval.select.per_query_k=8",
-                *teacher_overrides(server, tmp_path),
+                *fault_teacher_overrides(server.base_url, tmp_path),
             ],
             run_dir,
         )

@@ -74,3 +74,14 @@ def compose_augment_config(overrides: list[str], run_dir: Path | None = None) ->
 def quiet_overrides(cache_path: Path) -> list[str]:
     """Fast and quiet: no progress bar, no embedding model, the cache where the test says."""
     return [f"cache.path={cache_path}", "progress=false", "diversity.embeddings=false"]
+
+
+def fault_teacher_overrides(base_url: str, tmp_path: Path) -> list[str]:
+    """The OpenAI-compatible teacher pointed at a test server (no API key), quiet, its cache under `tmp_path`."""
+    return [
+        "teacher=openai",
+        f"teacher.base_url={base_url}",
+        "teacher.model=fault-model",
+        "teacher.api_key_env=null",
+        *quiet_overrides(tmp_path / "cache.sqlite"),
+    ]
