@@ -125,6 +125,7 @@ def test_new_on_squad_keeps_answers_that_occur_in_their_context(tmp_path):
     assert 'The "answer" must be copied word for word from the "context"' in user and "{{" not in user
     assert teacher.modes == Counter(exact=2, loose=2, absent=2)
     assert stats["kept"] == 4 and stats["rejected"] == {"answer_not_in_context": 2}, stats
+    assert "kept_by_label" not in stats  # answer texts are not labels
     rejected = rejected_lines(run_dir)
     assert [r["reason"] for r in rejected] == ["answer_not_in_context"] * 2
     assert all("'Invented answer text' does not occur in the context" in r["detail"] for r in rejected)
@@ -238,6 +239,7 @@ def test_llm2llm_on_squad_writes_new_spans_like_the_missed_questions(tmp_path):
     assert {r.parent_id for r in added} <= wrong[0] | wrong[1] and all(r.source == "llm2llm" for r in added)
     assert stats["rejected"].get("answer_not_in_context", 0) == teacher.modes["absent"] > 0
     assert stats["kept"] == len(added) == len(bodies) - sum(stats["rejected"].values())
+    assert "kept_by_label" not in stats
     assert_spans_of_their_context(added)
 
 
@@ -281,3 +283,13 @@ def test_label_consistency_on_a_span_task_is_refused_before_the_teacher_is_asked
         with pytest.raises(ConfigError, match="task squad has none: set filters.label_consistency"):
             augment(cfg)
         assert server.requests == []
+
+
+def test_stats_count_labels_only_for_tasks_with_labels(tmp_path):
+    """A span task's targets are answer texts: no `kept_by_label` listing each of them."""
+    from taskexpert.augment.generation import GenerationResult
+
+    records = [Record(id=str(i), inputs={"question": "q"}, target=f"answer {i}") for i in range(3)]
+    result = GenerationResult(records=records, requested=3)
+    assert result.stats(labelled=True)["kept_by_label"] == {"answer 0": 1, "answer 1": 1, "answer 2": 1}
+    assert "kept_by_label" not in result.stats(labelled=False)

@@ -169,6 +169,7 @@ def test_rebase_on_trec_writes_labelled_questions_with_rationales_train_reads(tm
     assert stats["retrieval"]["instruction"] == task.instruction  # the task's, not PubMedQA's
     records = read_jsonl(run_dir / "augmented.jsonl")
     assert len(records) == stats["kept"] == 4
+    assert sum(stats["kept_by_label"].values()) == 4  # a classification task counts its labels
     for record in records:
         assert list(record.inputs) == ["question"] and record.inputs["question"].startswith("Invented")
         assert record.target in task.labels and record.rationale.startswith("Invented rationale")

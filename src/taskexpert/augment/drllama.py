@@ -72,7 +72,8 @@ def run_drllama(cfg: DictConfig) -> dict[str, Any]:
     """Dr. LLaMA rewrite/new (and both): write augmented.jsonl, augment_stats.json, augment_rejected.jsonl."""
     started = time.perf_counter()
     run_dir = Path(cfg.paths.run_dir)
-    splits = load_splits(cfg.data, build_task(cfg.task))
+    task = build_task(cfg.task)
+    splits = load_splits(cfg.data, task)
     seeds = select_seeds(splits, cfg.method.get("max_seeds"))
     jobs = build_jobs(cfg, seeds, splits.train)  # prompts and fields checked before any model loads
     embedder = SentenceEmbedder() if needs_embedder(cfg) else None
@@ -92,7 +93,7 @@ def run_drllama(cfg: DictConfig) -> dict[str, Any]:
         "method": str(cfg.method.name),
         "teacher": {"model": teacher.name, "backend": teacher.backend.kind},
         "seeds": len(seeds),
-        **result.stats(),
+        **result.stats(labelled=bool(task.labels)),
         "failures": [
             item.as_dict() for item in result.rejected_items if item.reason.startswith("teacher_failed")
         ],

@@ -63,9 +63,12 @@ class GenerationResult:
     constrained: int = 0  # answers decoded under their JSON schema
     schema_violations: Counter = field(default_factory=Counter)  # constrained answers that broke it, by kind
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, labelled: bool = True) -> dict[str, Any]:
+        """Counts for augment_stats.json; `kept_by_label` only for tasks with labels (elsewhere every target is
+        its own answer text)."""
         answered = self.requested - self.failed
-        return {
+        by_label = dict(sorted(Counter(r.target for r in self.records).items())) if labelled else None
+        stats = {
             "requested": self.requested,
             "cache_hits": self.cache_hits,
             "generated": self.generated,
@@ -75,7 +78,7 @@ class GenerationResult:
             "rejected_total": sum(self.rejected.values()),
             "kept": len(self.records),
             "kept_by_source": dict(sorted(Counter(r.source for r in self.records).items())),
-            "kept_by_label": dict(sorted(Counter(r.target for r in self.records).items())),
+            "kept_by_label": by_label,
             "teacher_faults": dict(sorted(self.faults.items())),
             "constrained": self.constrained,
             "unconstrained": answered - self.constrained,
@@ -83,6 +86,7 @@ class GenerationResult:
             "teacher_seconds": round(self.teacher_seconds, 3),
             "items_per_second": round(answered / self.teacher_seconds, 3) if self.teacher_seconds else None,
         }
+        return {key: value for key, value in stats.items() if not (key == "kept_by_label" and value is None)}
 
 
 def generate_records(

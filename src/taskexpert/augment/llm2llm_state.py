@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from taskexpert.augment.generation import GenerationResult
 from taskexpert.errors import ConfigError, DataError
 from taskexpert.records import Record, iter_json_lines, read_jsonl, write_jsonl
+from taskexpert.tasks import build_task
 from taskexpert.teachers import Teacher
 from taskexpert.utils.atomic import atomic_write_json, atomic_write_text
 from taskexpert.utils.json_lines import json_objects
@@ -171,6 +172,7 @@ def write_final_outputs(
 ) -> dict[str, Any]:
     """augmented.jsonl (the final dataset), augment_stats.json (totals), augment_rejected.jsonl, W&B."""
     final = current_extra(added, settings["accumulate"])
+    labelled = bool(build_task(cfg.task).labels)  # elsewhere every target is its own answer text
     write_jsonl(final, run_dir / cfg.output.records)
     rejected_text = "".join(
         (iteration_dir(run_dir, entry["iteration"]) / "rejected.jsonl").read_text(encoding="utf-8")
@@ -187,7 +189,7 @@ def write_final_outputs(
         "iterations": len(history),
         "seeds": history[-1]["seeds"] if history else 0,
         "kept": len(final),  # the final dataset: what `train.py data.extra_train=[...]` would add
-        "kept_by_label": dict(sorted(Counter(record.target for record in final).items())),
+        **({"kept_by_label": dict(sorted(Counter(r.target for r in final).items()))} if labelled else {}),
         "added_total": sum(entry["added"] for entry in history),
         "requested": sum(entry["requested"] for entry in history),
         "teacher_calls": sum(entry["teacher_calls"] for entry in history),

@@ -325,7 +325,7 @@ def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, A
         "teacher": {"model": teacher.name, "backend": teacher.backend.kind},
         "seeds": len(seeds),
         "retrieval": retrieval_numbers,
-        **result.stats(),
+        **result.stats(labelled=bool(task.labels)),
         "failures": [
             item.as_dict() for item in result.rejected_items if item.reason.startswith("teacher_failed")
         ],
