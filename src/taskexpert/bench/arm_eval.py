@@ -112,8 +112,7 @@ def bf16_twin(model):
     compute_lora_in_input_dtype(twin)
     attention = attention_implementation("auto", compiled=False, device="cpu", bf16=True)
     if attention is not None:
-        if attention == cpu_attention.ATTENTION:
-            cpu_attention.register()
+        cpu_attention.ensure_registered(attention)
         twin.get_base_model().set_attn_implementation(attention)
     return twin
 

@@ -51,6 +51,12 @@ def matmul_attention(
     return output.transpose(1, 2).contiguous(), None
 
 
+def ensure_registered(attention: str | None) -> None:
+    """Register ours when `attention` names it, before a model loads or switches to it; others are built in."""
+    if attention == ATTENTION:
+        register()
+
+
 def register() -> None:
     """Make `ATTENTION` a valid `attn_implementation` (idempotent)."""
     from transformers import AttentionInterface

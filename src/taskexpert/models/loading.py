@@ -80,8 +80,7 @@ def load_model_and_tokenizer(model_cfg: Any, dtype: str | None = None, attention
         raise ConfigError(f"model.dtype={dtype_name!r} is unknown: use one of {AUTO}, {', '.join(DTYPES)}")
     tokenizer = load_tokenizer(model_cfg, path)
     attention = attention or _configured_attention(model_cfg)
-    if attention == cpu_attention.ATTENTION:
-        cpu_attention.register()
+    cpu_attention.ensure_registered(attention)
     model = AutoModelForCausalLM.from_pretrained(
         path,
         revision=model_cfg.get("revision"),

@@ -46,6 +46,11 @@ def keep_mask(shape: torch.Size, p: float, device: torch.device | str = "cpu") -
     return draws >= -(LEVELS // 2) + round(p * LEVELS)
 
 
+def drawn_probability(p: float) -> float:
+    """The drop probability `keep_mask` realises: `p` rounded to a multiple of 1/65,536."""
+    return round(p * LEVELS) / LEVELS
+
+
 class BitsDropout(nn.Module):
     """A drop-in for `nn.Dropout(p)` whose mask comes from `keep_mask`."""
 
@@ -54,12 +59,13 @@ class BitsDropout(nn.Module):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout probability must be in [0, 1), got {p}")
         self.p = p
+        self.scale = 1.0 / (1.0 - drawn_probability(p))  # keeps the expectation, as nn.Dropout does
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
         keep = keep_mask(x.shape, self.p, x.device)
-        return _ScaleKept.apply(x, keep, 1.0 / (1.0 - round(self.p * LEVELS) / LEVELS))
+        return _ScaleKept.apply(x, keep, self.scale)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
