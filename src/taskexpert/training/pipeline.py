@@ -137,17 +137,16 @@ def build_data_and_module(
 
 def build_trainable_model(cfg: DictConfig, precision: RunPrecision):
     """The base model in the run's precision with its adapter (new, or `init_adapter`; under bf16-base its LoRA
-    matmuls compute in bf16 from fp32 weights), the LoRA dropout mask
-    of `model.lora_dropout_mask` and, if asked, compiled decoder blocks. Returns (model, tokenizer)."""
+    matmuls compute in bf16 from fp32 weights), the LoRA dropout mask of `model.lora_dropout_mask` and, if asked,
+    compiled decoder blocks. Returns (model, tokenizer)."""
     model, tokenizer = load_model_and_tokenizer(cfg.model, precision.weights_dtype, precision.attention)
     if cfg.get("init_adapter"):
         model = load_adapter(model, cfg.init_adapter)
     else:
         model = apply_adapter(model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")))
+    # bf16-base: fp32 LoRA weights, bf16 activations, no fp32 copies of whole activations
     if precision.name == "bf16-base" and lora_computes_in_base_dtype(cfg.model.get("lora_compute")):
-        compute_lora_in_input_dtype(
-            model
-        )  # fp32 LoRA weights, bf16 activations: no casts of whole activations
+        compute_lora_in_input_dtype(model)
     device = resolve_device(str(cfg.trainer.get("accelerator", "cpu")))
     dropout_mask = choose_lora_dropout(model, cfg.model.get("lora_dropout_mask"), device)
     log.debug("LoRA dropout mask: %s", dropout_mask)
