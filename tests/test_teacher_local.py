@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 import torch
 from servers.augment_setup import compose_augment_config, data_overrides, quiet_overrides, write_seed_file
 
@@ -17,8 +20,8 @@ TINY_TEACHER = [
 ]
 
 
-def tiny_teacher(tmp_path, cache_name="cache.sqlite", **sampling):
-    cfg = compose_augment_config(TINY_TEACHER, tmp_path / "run")
+def tiny_teacher(tmp_path, cache_name="cache.sqlite", extra=(), **sampling):
+    cfg = compose_augment_config([*TINY_TEACHER, *extra], tmp_path / "run")
     settings = {**dict(cfg.sampling), "max_new_tokens": 6, **sampling}
     return build_teacher(cfg.teacher, settings, tmp_path / cache_name)
 
@@ -87,3 +90,45 @@ def test_a_rewrite_run_with_the_local_teacher_accounts_for_every_answer(tmp_path
     assert stats["requested"] == 3 and stats["generated"] == 3 and stats["failed"] == 0
     assert stats["kept"] + stats["rejected_total"] == 3
     assert stats["teacher"] == {"model": "tiny-llama", "backend": "transformers"}
+
+
+# prompts of different lengths, so a batch pads them differently than each alone
+UNEVEN = [
+    TeacherRequest.chat(
+        [{"role": "user", "content": text}, {"role": "assistant", "content": '{"q": "'}], sample_index=k
+    )
+    for text, k in [
+        ("Rewrite: does Zorvane reduce fatigue in adults after surgery?", 0),
+        ("Rewrite this short one", 1),
+        ("Rewrite the question about Kelmane, relapse and the ward B cohort of forty-seven patients", 0),
+    ]
+]
+SCHEMA = {
+    "type": "object",
+    "properties": {"q": {"type": "string", "minLength": 1, "maxLength": 60}},
+    "required": ["q"],
+    "additionalProperties": False,
+}
+
+
+def answers_in_batches(tmp_path, name, requests, batch_size, **sampling):
+    # float32: bfloat16 matmuls round differently with the batch's shape, which can flip a draw
+    overrides = [f"teacher.batch_size={batch_size}", "teacher.dtype=float32"]
+    teacher = tiny_teacher(tmp_path, f"{name}.sqlite", overrides, max_new_tokens=12, **sampling)
+    return [response.text for response in teacher.generate(requests)]
+
+
+@pytest.mark.parametrize("constrained", [False, True], ids=["free", "grammar"])
+def test_a_call_samples_the_same_answer_alone_and_in_any_batch(tmp_path, constrained):
+    """Each row draws from its own call's generator: batch [a, b, c], each call alone, and batch [c, a]
+    give every call the same answer (under the grammar mask too)."""
+    requests = [dataclasses.replace(r, schema=SCHEMA) if constrained else r for r in UNEVEN]
+    a, b, c = requests
+    together = answers_in_batches(tmp_path, "abc", [a, b, c], batch_size=3)
+    alone = [answers_in_batches(tmp_path, f"alone{i}", [r], batch_size=1)[0] for i, r in enumerate(requests)]
+    reordered = answers_in_batches(tmp_path, "ca", [c, a], batch_size=2)
+    assert together == alone
+    assert reordered == [together[2], together[0]]
+    assert len(set(together)) == 3  # three calls, three samples (nothing degenerate made them equal)
+    other_seed = answers_in_batches(tmp_path, "seed7", [a, b, c], batch_size=3, seed=7)
+    assert other_seed != together

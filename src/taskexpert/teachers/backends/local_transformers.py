@@ -4,14 +4,14 @@ The model loads on the first call that the cache cannot answer, so a fully cache
 Sampling uses transformers' logits processors for temperature and top-p, and for the repetition penalty
 either ours over generated content only (`repetition_penalty_scope: content`, teachers/penalty.py) or
 transformers' own (`all`). A call with a JSON schema is decoded under it: a grammar mask of
-`grammar_library` (teachers/grammar.py) for every row of the batch; calls are batched per schema. Each batch
-is seeded from its calls' keys inside a forked RNG, so results repeat for the same batch and the caller's
-random state is left alone; across interrupted runs the cache is what makes results repeat.
+`grammar_library` (teachers/grammar.py) for every row of the batch; calls are batched per schema. Each row
+samples with its own generator, seeded from its call's seed and key (teachers/row_sampling.py): a call's
+answer is the same alone or in any batch, so a resumed run samples what an uninterrupted one would have, and
+the global random state is never touched.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -22,6 +22,7 @@ from taskexpert.teachers.backends.base import Backend, BackendCall, BackendResul
 from taskexpert.teachers.grammar import GRAMMAR_LIBRARIES, grammar_engine, new_grammar_processor
 from taskexpert.teachers.json_text import closes_json_object
 from taskexpert.teachers.penalty import PENALTY_SCOPES, new_content_processor
+from taskexpert.teachers.row_sampling import SAMPLING_KWARGS, row_generators, row_seed, sampling_processors
 from taskexpert.teachers.sampling import Sampling, transformers_generate_kwargs
 from taskexpert.utils.hardware import inference_dtype
 
@@ -218,6 +219,17 @@ class TransformersBackend(Backend):
             processors.append(new_grammar_processor(self.grammar(), params["json_schema"], len(batch)))
         return processors
 
+    def row_sampling(self, batch: list[BackendCall], kwargs: dict[str, Any]) -> list[Any]:
+        """The warpers and the per-row draw: row i samples with a generator of its own call's seed."""
+        seeds = [row_seed(call.params.get("seed"), call.key) for call in batch]
+        generators = row_generators(seeds, self._model.device)
+        return sampling_processors(
+            self._model.generation_config,
+            kwargs.get("temperature", 1.0),
+            kwargs.get("top_p", 1.0),
+            generators,
+        )
+
     def _generate_batch(self, batch: list[BackendCall], prompts: list[str]) -> Iterator[BackendResult]:
         import torch
         from transformers import LogitsProcessorList
@@ -232,9 +244,11 @@ class TransformersBackend(Backend):
         if self.stop_after_json:
             stopping.append(_json_closed_criterion(tokenizer, prompt_length, [c.prefill for c in batch]))
         processors = self.logits_processors(batch, prompt_length)
+        if kwargs.get("do_sample"):  # sampled by our per-row draw; generate then takes its token greedily
+            processors += self.row_sampling(batch, kwargs)
+            kwargs = {k: v for k, v in kwargs.items() if k not in SAMPLING_KWARGS} | {"do_sample": False}
         started = time.perf_counter()
-        with torch.random.fork_rng(devices=[]), torch.inference_mode():
-            torch.manual_seed(_batch_seed(batch))
+        with torch.inference_mode():
             output = self._model.generate(
                 **encoded,
                 **kwargs,
@@ -259,11 +273,6 @@ class TransformersBackend(Backend):
 def _settings_without_seed(call: BackendCall) -> str:
     """What one generate call must share: every setting but the per-call seed and copy sources."""
     return repr(sorted((k, v) for k, v in call.params.items() if k not in ("seed", "copy_sources")))
-
-
-def _batch_seed(batch: list[BackendCall]) -> int:
-    digest = hashlib.sha256("|".join(call.key for call in batch).encode()).hexdigest()
-    return int(digest[:8], 16)
 
 
 def _json_closed_criterion(tokenizer, prompt_length: int, prefills: list[str]):
