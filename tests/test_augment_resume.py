@@ -107,3 +107,65 @@ def test_sigkill_then_rerun_gives_the_same_dataset_without_repeated_calls(tmp_pa
     assert len(server.requests) - len(everything) <= 2
     stats = json.loads((tmp_path / "rerun" / "augment_stats.json").read_text())
     assert stats["cache_hits"] == len(answered) and stats["generated"] == len(asked_in_rerun)
+
+
+LOCAL_TRAIN = 12  # x N_PER_SEED = 24 calls, six batches of four
+
+
+def local_overrides(cache, run_dir, seeds, batch_size: int) -> list[str]:
+    """The tiny local teacher under its grammar, in float32 (bfloat16's rounding depends on the batch's
+    shape; float32's stays far below what would change a draw)."""
+    return [
+        "teacher.source=tiny",
+        "teacher.tiny_architecture=llama",
+        "teacher.model=tiny-llama",
+        "teacher.dtype=float32",
+        f"teacher.batch_size={batch_size}",
+        "teacher.structured=schema",
+        "method.rewrite.n_per_seed=2",
+        "method.rewrite.max_new_tokens=24",
+        f"cache.path={cache}",
+        f"hydra.run.dir={run_dir}",
+        "progress=false",
+        "diversity.embeddings=false",
+        *data_overrides(seeds, train=LOCAL_TRAIN, val=1, test=1),
+    ]
+
+
+def cached_answers(cache_path) -> dict[str, str]:
+    with ResponseCache(cache_path) as cache:
+        return dict(cache._connection.execute("SELECT key, response FROM responses").fetchall())
+
+
+def test_a_local_teacher_killed_and_resumed_samples_what_an_uninterrupted_run_does(tmp_path):
+    """The tiny local teacher, killed with SIGKILL after its first answers and resumed with a smaller batch
+    (as after running out of memory): every answer, kept or rejected, is the one an uninterrupted run
+    samples, although the calls left after the kill are batched differently. (With the same batch size the
+    calls left would mostly form the batches they had before: the kill lands between two batches.)"""
+    seeds = write_seed_file(tmp_path, LOCAL_TRAIN + 2)
+    reference_cache = tmp_path / "ref.sqlite"
+    overrides = local_overrides(reference_cache, tmp_path / "ref", seeds, batch_size=4)
+    augment(compose_augment_config([o for o in overrides if not o.startswith("hydra.")], tmp_path / "ref"))
+    total = LOCAL_TRAIN * N_PER_SEED
+    assert len(cached_answers(reference_cache)) == total
+
+    cache = tmp_path / "cache.sqlite"
+    process = start_augment(local_overrides(cache, tmp_path / "killed", seeds, batch_size=4))
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if cache.exists() and cached_answers(cache):
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    answered = cached_answers(cache)
+    assert 1 <= len(answered) < total  # killed mid-run, with answers kept
+    assert not (tmp_path / "killed" / "augmented.jsonl").exists()
+
+    finish(start_augment(local_overrides(cache, tmp_path / "rerun", seeds, batch_size=3)))
+    assert cached_answers(cache) == cached_answers(reference_cache)
+    for name in ("augmented.jsonl", "augment_rejected.jsonl"):
+        assert (tmp_path / "rerun" / name).read_text() == (tmp_path / "ref" / name).read_text(), name
+    stats = json.loads((tmp_path / "rerun" / "augment_stats.json").read_text())
+    assert stats["cache_hits"] == len(answered) and stats["generated"] == total - len(answered)

@@ -132,3 +132,62 @@ def test_a_call_samples_the_same_answer_alone_and_in_any_batch(tmp_path, constra
     assert len(set(together)) == 3  # three calls, three samples (nothing degenerate made them equal)
     other_seed = answers_in_batches(tmp_path, "seed7", [a, b, c], batch_size=3, seed=7)
     assert other_seed != together
+
+
+class SeedRecordingVLLM:
+    """Stands in for the `vllm` module (vLLM needs a GPU and does not install here): it records the
+    `SamplingParams` our backend builds for each request, not vLLM's decoding. vLLM seeds a request that
+    carries `seed` with its own generator, so the seed per request is what makes its answers repeat."""
+
+    def __init__(self) -> None:
+        import types
+
+        self.seeds: dict[str, int | None] = {}  # user message + sample -> seed sent
+        recorder = self
+
+        class SamplingParams:
+            def __init__(self, **kwargs):
+                self.kwargs = kwargs
+
+        class LLM:
+            def __init__(self, **engine_args):
+                pass
+
+            def chat(self, messages, sampling_params, **options):
+                outputs = []
+                for conversation, params in zip(messages, sampling_params, strict=True):
+                    recorder.seeds[conversation[0]["content"]] = params.kwargs["seed"]
+                    text = types.SimpleNamespace(text=f"seed {params.kwargs['seed']}")
+                    outputs.append(types.SimpleNamespace(outputs=[text]))
+                return outputs
+
+        self.module = types.SimpleNamespace(SamplingParams=SamplingParams, LLM=LLM)
+
+
+def test_vllm_sends_each_request_its_own_seed_whatever_its_chunk(tmp_path, monkeypatch):
+    import sys
+
+    from taskexpert.teachers.backends.vllm_offline import VLLMBackend
+    from taskexpert.teachers.cache import ResponseCache
+    from taskexpert.teachers.sampling import Sampling
+    from taskexpert.teachers.teacher import Teacher
+
+    recorded = SeedRecordingVLLM()
+    monkeypatch.setitem(sys.modules, "vllm", recorded.module)
+    requests = [
+        TeacherRequest.chat([{"role": "user", "content": f"{prompt} #{k}"}], sample_index=k)
+        for prompt in ("a", "b", "c")
+        for k in range(2)
+    ]
+
+    def seeds_sent(name, chunk_size, order):
+        recorded.seeds.clear()
+        backend = VLLMBackend(model="org/model", chunk_size=chunk_size)
+        teacher = Teacher(backend, ResponseCache(tmp_path / f"{name}.db"), Sampling(seed=40))
+        answers = teacher.generate([requests[i] for i in order])
+        return dict(recorded.seeds), [answer.text for answer in answers]
+
+    together, texts = seeds_sent("all", 6, range(6))
+    assert together == {f"{p} #{k}": 40 + k for p in "abc" for k in range(2)}  # sample k: seed + k
+    assert texts == [f"seed {40 + k}" for _ in "abc" for k in range(2)]
+    assert seeds_sent("apart", 1, [5, 0, 3])[0] == {m: together[m] for m in ("c #1", "a #0", "b #1")}
