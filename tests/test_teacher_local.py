@@ -191,3 +191,27 @@ def test_vllm_sends_each_request_its_own_seed_whatever_its_chunk(tmp_path, monke
     assert together == {f"{p} #{k}": 40 + k for p in "abc" for k in range(2)}  # sample k: seed + k
     assert texts == [f"seed {40 + k}" for _ in "abc" for k in range(2)]
     assert seeds_sent("apart", 1, [5, 0, 3])[0] == {m: together[m] for m in ("c #1", "a #0", "b #1")}
+
+
+@pytest.mark.parametrize(("model_top_k", "top_p"), [(None, 1.0), (None, 0.9), (5, 0.9)])
+def test_a_row_draws_what_transformers_own_sampling_draws_with_its_seed(tmp_path, model_top_k, top_p):
+    """Our warpers are transformers' (temperature, the model's top-k or 50, top-p): one row sampled with its
+    generator equals `generate(do_sample=True)` after `torch.manual_seed` with the same seed."""
+    from transformers import LogitsProcessorList
+
+    from taskexpert.teachers.row_sampling import row_generators, sampling_processors
+
+    backend = tiny_teacher(tmp_path, extra=["teacher.dtype=float32"]).backend
+    backend._load()
+    model, tokenizer = backend._model, backend._tokenizer
+    model.generation_config.top_k = model_top_k
+    encoded = tokenizer(["Rewrite the question about the trial"], return_tensors="pt")
+    common = {"max_new_tokens": 16, "pad_token_id": tokenizer.pad_token_id}
+    for seed in range(3):
+        torch.manual_seed(seed)
+        theirs = model.generate(**encoded, do_sample=True, temperature=0.8, top_p=top_p, **common)
+        processors = sampling_processors(model.generation_config, 0.8, top_p, row_generators([seed]))
+        ours = model.generate(
+            **encoded, do_sample=False, logits_processor=LogitsProcessorList(processors), **common
+        )
+        assert torch.equal(ours, theirs)

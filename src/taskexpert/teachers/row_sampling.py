@@ -72,10 +72,11 @@ def sampling_processors(
 
         def __call__(self, input_ids, scores):
             probabilities = torch.softmax(scores.float(), dim=-1)
+            allowed = torch.isfinite(scores).any(dim=-1).tolist()
             chosen = torch.full_like(scores, float("-inf"))
             for row, generator in enumerate(generators):
-                if not torch.isfinite(scores[row]).any():  # nothing allowed: a finished row, which
-                    chosen[row] = scores[row]  # generate pads whatever it picks
+                if not allowed[row]:  # nothing allowed: a finished row, which generate pads anyway
+                    chosen[row] = scores[row]
                     continue
                 token = torch.multinomial(probabilities[row], 1, generator=generator)
                 chosen[row, token] = 0.0
