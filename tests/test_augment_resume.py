@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -137,6 +138,19 @@ def cached_answers(cache_path) -> dict[str, str]:
         return dict(cache._connection.execute("SELECT key, response FROM responses").fetchall())
 
 
+def answers_committed(cache_path) -> int:
+    """How many answers another process has committed so far (read only: the writer is left alone)."""
+    if not cache_path.exists():
+        return 0
+    connection = sqlite3.connect(f"file:{cache_path}?mode=ro", uri=True, timeout=5)
+    try:
+        return connection.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+    except sqlite3.OperationalError:  # the table is not there yet
+        return 0
+    finally:
+        connection.close()
+
+
 def test_a_local_teacher_killed_and_resumed_samples_what_an_uninterrupted_run_does(tmp_path):
     """The tiny local teacher, killed with SIGKILL after its first answers and resumed with a smaller batch
     (as after running out of memory): every answer, kept or rejected, is the one an uninterrupted run
@@ -152,9 +166,7 @@ def test_a_local_teacher_killed_and_resumed_samples_what_an_uninterrupted_run_do
     cache = tmp_path / "cache.sqlite"
     process = start_augment(local_overrides(cache, tmp_path / "killed", seeds, batch_size=4))
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and process.poll() is None:
-        if cache.exists() and cached_answers(cache):
-            break
+    while answers_committed(cache) == 0 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
