@@ -115,7 +115,11 @@ def answers_in_batches(tmp_path, name, requests, batch_size, **sampling):
     # float32: bfloat16 matmuls round differently with the batch's shape, which can flip a draw
     overrides = [f"teacher.batch_size={batch_size}", "teacher.dtype=float32"]
     teacher = tiny_teacher(tmp_path, f"{name}.sqlite", overrides, max_new_tokens=12, **sampling)
-    return [response.text for response in teacher.generate(requests)]
+    teacher.backend._load()
+    state = torch.get_rng_state()
+    answers = [response.text for response in teacher.generate(requests)]
+    assert torch.equal(torch.get_rng_state(), state)  # the global random state is not ours to draw from
+    return answers
 
 
 @pytest.mark.parametrize("constrained", [False, True], ids=["free", "grammar"])
