@@ -165,7 +165,12 @@ def _settings(
     settings = {}
     for override in overrides:
         key = override_key(override)
-        if key in RESERVED_KEYS or key in axis or key.startswith(BOOKKEEPING_PREFIXES) or key == "optuna_trial":
+        if (
+            key in RESERVED_KEYS
+            or key in axis
+            or key.startswith(BOOKKEEPING_PREFIXES)
+            or key == "optuna_trial"
+        ):
             continue
         if key in choices:
             settings[key] = _as_text(choices[key])

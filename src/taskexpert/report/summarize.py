@@ -229,7 +229,9 @@ def sensitivity_verdicts(
     verdicts = []
     for context in contexts_of(groups):
         series = [item for item in all_series if item.context == context]
-        comparable = sorted((item for item in series if item.distinct_values >= 2), key=lambda item: item.spread)
+        comparable = sorted(
+            (item for item in series if item.distinct_values >= 2), key=lambda item: item.spread
+        )
         if len(comparable) < 2:
             verdicts.append(Verdict(context, _no_verdict(series)))
             continue
