@@ -1,9 +1,20 @@
 """Logits only where they are needed: label scoring (one forward pass, then the log-likelihood of each label's
-first token after the prompt) and the training loss on the answer tokens."""
+first token after the prompt) and the training loss on the answer tokens.
+
+Label log-probabilities are computed in fp32 whatever the model's dtype. A bf16 LM head rounds every logit to 8
+significant bits (steps of 0.0625 near 10), so two labels whose scores differ by less than that tie, and a tie goes
+to the first label. The head's input, the last hidden state at the kept positions, is upcast (exact), projected in
+fp32 onto the label tokens' rows of the head, and normalised by a log-sum-exp over the whole vocabulary also in fp32
+(taken in chunks of the vocabulary, so no fp32 copy of the whole head is made): the same numbers an fp32 head gives
+on that hidden state. It costs one fp32 projection of the kept positions, beside the bf16 one the model makes.
+"""
 
 from __future__ import annotations
 
 import inspect
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -21,6 +32,21 @@ def mask_for_real_tokens(attention_mask: torch.Tensor) -> torch.Tensor | None:
     return None if right_padded else attention_mask
 
 
+log = logging.getLogger(__name__)
+VOCABULARY_CHUNK = 8192  # head rows upcast at a time for the fp32 log-sum-exp
+# the model's logits and ours rounded to its dtype agree within its rounding; beyond, the model transforms its
+# logits after the head in a way we do not know (a logit scale), and its own logits are used
+HEAD_CHECK_RTOL = 2**-6
+HEAD_CHECK_ATOL = 2**-6
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    if message not in _said:
+        _said.add(message)
+        log.warning("%s", message)
+
+
 def last_position_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, lengths: torch.Tensor):
     """Logits at each row's last real token of a right-padded batch, computing the LM head only there.
     Prompt/P-tuning prepend their virtual tokens to the sequence, which shifts every position by their number."""
@@ -34,13 +60,93 @@ def last_position_logits(model, input_ids: torch.Tensor, attention_mask: torch.T
 
 def label_log_probs(next_token_logits: torch.Tensor, label_token_ids: list[int]) -> torch.Tensor:
     """[batch, n_labels] log-probabilities of each label's first token (normalised over the vocabulary)."""
-    return torch.log_softmax(next_token_logits, dim=-1)[:, label_token_ids]
+    return torch.log_softmax(next_token_logits.float(), dim=-1)[:, label_token_ids]
+
+
+class HeadCapture:
+    """The LM head's input (the last hidden state at the kept positions) from the forward pass that runs it."""
+
+    def __init__(self, model) -> None:
+        self.head = model.get_output_embeddings()
+        self.softcap = getattr(_text_config(model), "final_logit_softcapping", None)
+        self.hidden: torch.Tensor | None = None
+
+    def __call__(self, _module, inputs, _output) -> None:
+        self.hidden = inputs[0]
+
+    @property
+    def exact(self) -> bool:
+        """An fp32 recomputation is possible (a plain linear head) and changes something (not already fp32)."""
+        head = self.head
+        return (
+            type(head) is torch.nn.Linear and head.weight.dtype != torch.float32 and self.hidden is not None
+        )
+
+
+def _text_config(model):
+    config = model.config
+    return config.get_text_config() if hasattr(config, "get_text_config") else config
+
+
+@contextmanager
+def captured_head_input(model) -> Iterator[HeadCapture]:
+    capture = HeadCapture(model)
+    handle = capture.head.register_forward_hook(capture) if capture.head is not None else None
+    try:
+        yield capture
+    finally:
+        if handle is not None:
+            handle.remove()
+
+
+def _capped(logits: torch.Tensor, softcap: float | None) -> torch.Tensor:
+    """The model's own final logit softcapping (Gemma 2), applied to our fp32 logits as the model does."""
+    return logits if softcap is None else torch.tanh(logits / softcap) * softcap
+
+
+def fp32_token_log_probs(
+    capture: HeadCapture, hidden: torch.Tensor, token_ids: torch.Tensor, model_logits: torch.Tensor
+) -> torch.Tensor:
+    """[rows, k] log-probabilities of `token_ids` ([rows, k]) given `hidden` ([rows, hidden]) through the head
+    in fp32. `model_logits` ([rows, vocab]): the model's own, used when the head cannot be recomputed exactly."""
+    if not capture.exact:
+        return torch.log_softmax(model_logits.float(), dim=-1).gather(1, token_ids)
+    weight, bias = capture.head.weight, capture.head.bias
+    hidden = hidden.float()
+    chosen = torch.einsum("rh,rkh->rk", hidden, weight[token_ids].float())
+    if bias is not None:
+        chosen = chosen + bias[token_ids].float()
+    chosen = _capped(chosen, capture.softcap)
+    rounded_back = chosen.to(model_logits.dtype).float()
+    if not torch.allclose(
+        rounded_back, model_logits.gather(1, token_ids).float(), rtol=HEAD_CHECK_RTOL, atol=HEAD_CHECK_ATOL
+    ):
+        _say_once("label scores: this model transforms its head's logits; its own (rounded) logits are used")
+        return torch.log_softmax(model_logits.float(), dim=-1).gather(1, token_ids)
+    partial = []
+    for start in range(0, weight.shape[0], VOCABULARY_CHUNK):
+        rows = slice(start, start + VOCABULARY_CHUNK)
+        logits = hidden @ weight[rows].float().T
+        if bias is not None:
+            logits = logits + bias[rows].float()
+        partial.append(torch.logsumexp(_capped(logits, capture.softcap), dim=-1))
+    return chosen - torch.logsumexp(torch.stack(partial, dim=-1), dim=-1, keepdim=True)
 
 
 @torch.no_grad()
 def score_labels(model, batch: dict, label_token_ids: list[int]) -> torch.Tensor:
-    logits = last_position_logits(model, batch["input_ids"], batch["attention_mask"], batch["lengths"])
-    return label_log_probs(logits, label_token_ids)
+    """[batch, n_labels] log-probabilities of each label's first token after each row's prompt, in fp32."""
+    input_ids, attention_mask, lengths = batch["input_ids"], batch["attention_mask"], batch["lengths"]
+    positions = lengths - 1 + virtual_tokens_before_input(model)
+    kept, row_to_kept = torch.unique(positions, return_inverse=True)
+    with captured_head_input(model) as capture:
+        logits = model(
+            input_ids=input_ids, attention_mask=mask_for_real_tokens(attention_mask), logits_to_keep=kept
+        ).logits
+    rows = torch.arange(len(positions), device=logits.device)
+    hidden = capture.hidden[rows, row_to_kept] if capture.hidden is not None else None
+    token_ids = torch.tensor(label_token_ids, device=logits.device).expand(len(positions), -1)
+    return fp32_token_log_probs(capture, hidden, token_ids, logits[rows, row_to_kept])
 
 
 def supports_answer_only_logits(model) -> bool:
