@@ -74,13 +74,18 @@ class HeadCapture:
     def __call__(self, _module, inputs, _output) -> None:
         self.hidden = inputs[0]
 
-    @property
-    def exact(self) -> bool:
-        """An fp32 recomputation is possible (a plain linear head) and changes something (not already fp32)."""
+    def exact(self, vocabulary: int) -> bool:
+        """An fp32 recomputation is possible (a plain linear head whose whole weight is here: not a shard of an
+        FSDP-wrapped one) and changes something (the head is not fp32 already)."""
         head = self.head
-        return (
-            type(head) is torch.nn.Linear and head.weight.dtype != torch.float32 and self.hidden is not None
+        if type(head) is not torch.nn.Linear or self.hidden is None:
+            return False
+        weight = head.weight
+        whole = type(weight.data) is torch.Tensor and tuple(weight.shape) == (
+            vocabulary,
+            self.hidden.shape[-1],
         )
+        return whole and weight.dtype != torch.float32
 
 
 def _text_config(model):
@@ -109,7 +114,7 @@ def fp32_token_log_probs(
 ) -> torch.Tensor:
     """[rows, k] log-probabilities of `token_ids` ([rows, k]) given `hidden` ([rows, hidden]) through the head
     in fp32. `model_logits` ([rows, vocab]): the model's own, used when the head cannot be recomputed exactly."""
-    if not capture.exact:
+    if not capture.exact(model_logits.shape[-1]):
         return torch.log_softmax(model_logits.float(), dim=-1).gather(1, token_ids)
     weight, bias = capture.head.weight, capture.head.bias
     hidden = hidden.float()
