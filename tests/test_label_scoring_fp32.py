@@ -144,3 +144,19 @@ def test_logits_transformed_after_the_head_keep_the_models_own(caplog):
     )
     assert torch.equal(scores, own)
     assert len([r for r in caplog.records if "transforms its head's logits" in r.message]) == 1
+
+
+def test_under_bf16_autocast_an_fp32_head_scores_in_fp32_too():
+    """bf16-mixed evaluates an fp32 model under autocast, whose head rounds its logits to bf16 as a bf16 head does."""
+    labels = (10, 11)
+    fp32_model, _, batch = _near_tied_models(labels)
+    reference = score_labels(fp32_model, batch, list(labels))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rounded = label_log_probs(
+            last_position_logits(fp32_model, batch["input_ids"], batch["attention_mask"], batch["lengths"]),
+            list(labels),
+        )
+        scores = score_labels(fp32_model, batch, list(labels))
+    assert torch.equal(rounded[:, 0], rounded[:, 1])  # what the head's own bf16 logits give
+    assert scores.dtype == torch.float32 and (scores[:, 0] != scores[:, 1]).all()
+    assert torch.equal(scores.argmax(dim=1), reference.argmax(dim=1))
