@@ -253,3 +253,10 @@ def test_a_model_ours_does_not_implement_loads_with_its_own_eager_attention(tmp_
                 rtol=1e-5,
                 atol=1e-5,
             )
+
+
+def test_an_unimplemented_argument_without_an_eager_to_hand_it_to_is_refused():
+    """A module from no modeling file with an eager function: a clear error, never a silently wrong result."""
+    query = torch.zeros(1, 2, 3, 4)
+    with pytest.raises(NotImplementedError, match="logit softcapping.*model.attn_implementation=eager"):
+        cpu_attention.matmul_attention(torch.nn.Module(), query, query, query, None, softcap=1.0)
