@@ -26,9 +26,8 @@ import torch
 from torch.nn import functional
 
 ATTENTION = "taskexpert_eager"
-FALLBACK = (
-    "eager"  # the model's own eager attention implements every variant; sdpa drops softcapping and sinks
-)
+# the model's own eager attention implements every variant; sdpa drops softcapping and sinks
+FALLBACK = "eager"
 # attention arguments that change the result and that matmul_attention does not implement, when not None
 UNIMPLEMENTED_ARGUMENTS = {
     "softcap": "attention logit softcapping",
@@ -95,7 +94,7 @@ def _models_own_eager(module: torch.nn.Module, unimplemented: list[str]):
     if own is None:
         raise NotImplementedError(
             f"{ATTENTION} does not implement {features} ({type(module).__name__}), and the model has no eager "
-            f"attention to fall back to: set model.attn_implementation={FALLBACK} or sdpa"
+            f"attention to fall back to: set model.attn_implementation={FALLBACK}"
         )
     _say_once(f"{ATTENTION}: {type(module).__name__} passes {features}; its own eager attention computes it")
     return own
