@@ -30,7 +30,9 @@ def run_training(cfg: DictConfig) -> float | None:
         raise SystemExit(2) from None
     if cfg.get("dry_run"):
         return None
-    value = metrics.get(cfg.optimized_metric)
+    from taskexpert.training.results import sweep_metric_name
+
+    value = metrics.get(sweep_metric_name(str(cfg.optimized_metric), metrics))
     if value is None:  # a sweeper would record only "returned None": say which metric and what there is
         split = str(cfg.optimized_metric).partition("/")[0]
         written = sorted(

@@ -10,14 +10,40 @@ what `eager` computes.
 
 Registered with transformers under `ATTENTION` (and its mask as `eager`'s additive mask), so
 `model.attn_implementation=taskexpert_eager` selects it, and `auto` does on a CPU in bf16.
+
+It computes scaled dot-product attention with an additive mask and nothing else. A model whose attention does more
+(Gemma 2's logit softcapping, gpt-oss's attention sinks, GPT-2's `reorder_and_upcast_attn`, a head mask) gets its
+own eager attention instead: decided when the model loads (`fall_back_where_unimplemented`), and guarded per call
+(an attention call with such an argument runs the model's own eager function), each said once in the log.
 """
 
 from __future__ import annotations
+
+import logging
+import sys
 
 import torch
 from torch.nn import functional
 
 ATTENTION = "taskexpert_eager"
+# the model's own eager attention implements every variant; sdpa drops softcapping and sinks
+FALLBACK = "eager"
+# attention arguments that change the result and that matmul_attention does not implement, when not None
+UNIMPLEMENTED_ARGUMENTS = {
+    "softcap": "attention logit softcapping",
+    "s_aux": "attention sinks",
+    "sinks": "attention sinks",
+    "head_mask": "a head mask",
+}
+
+log = logging.getLogger(__name__)
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    if message not in _said:
+        _said.add(message)
+        log.warning("%s", message)
 
 
 def matmul_attention(
@@ -32,6 +58,16 @@ def matmul_attention(
 ) -> tuple[torch.Tensor, None]:
     """transformers' attention signature: query (batch, heads, q, dim), key/value (batch, kv_heads, k, dim);
     returns (batch, q, heads, dim) and no weights."""
+    if getattr(module, "reorder_and_upcast_attn", False) and hasattr(module, "_upcast_and_reordered_attn"):
+        _say_once(
+            f"{ATTENTION}: {type(module).__name__} upcasts its scores to fp32; its own attention computes it"
+        )
+        return module._upcast_and_reordered_attn(query, key, value, attention_mask)
+    unimplemented = [name for name in UNIMPLEMENTED_ARGUMENTS if kwargs.get(name) is not None]
+    if unimplemented:
+        return _models_own_eager(module, unimplemented)(
+            module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
+        )
     batch, heads, length, dim = query.shape
     kv_heads = key.shape[1]
     groups = heads // kv_heads  # grouped-query attention: each key/value head serves `groups` query heads
@@ -49,6 +85,49 @@ def matmul_attention(
     probabilities = functional.dropout(probabilities, p=dropout, training=module.training)
     output = torch.matmul(probabilities, value).view(batch, heads, length, dim)
     return output.transpose(1, 2).contiguous(), None
+
+
+def _models_own_eager(module: torch.nn.Module, unimplemented: list[str]):
+    """The eager attention function of the module's own modeling file, which implements what it passes."""
+    own = getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
+    features = ", ".join(UNIMPLEMENTED_ARGUMENTS[name] for name in unimplemented)
+    if own is None:
+        raise NotImplementedError(
+            f"{ATTENTION} does not implement {features} ({type(module).__name__}), and the model has no eager "
+            f"attention to fall back to: set model.attn_implementation={FALLBACK}"
+        )
+    _say_once(f"{ATTENTION}: {type(module).__name__} passes {features}; its own eager attention computes it")
+    return own
+
+
+def unimplemented_features(model: torch.nn.Module) -> list[str]:
+    """What the model's attention computes that `matmul_attention` does not, read from its config and modules."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    features = []
+    if getattr(config, "attn_logit_softcapping", None) is not None:
+        features.append("attention logit softcapping (attn_logit_softcapping)")
+    if getattr(config, "reorder_and_upcast_attn", False):
+        features.append("attention scores upcast to fp32 (reorder_and_upcast_attn)")
+    if any(isinstance(getattr(module, "sinks", None), torch.Tensor) for module in model.modules()):
+        features.append("attention sinks")
+    return features
+
+
+def fall_back_where_unimplemented(model: torch.nn.Module) -> str | None:
+    """Switch a model loaded with ours to its own eager attention when ours would compute something else.
+    Returns the attention the model runs with."""
+    current = getattr(model.config, "_attn_implementation", None)
+    if current != ATTENTION:
+        return current
+    features = unimplemented_features(model)
+    if features:
+        model.set_attn_implementation(FALLBACK)
+        _say_once(
+            f"{ATTENTION} does not implement {', '.join(features)} of {type(model).__name__}: "
+            f"using its own {FALLBACK} attention"
+        )
+        return FALLBACK
+    return current
 
 
 def ensure_registered(attention: str | None) -> None:

@@ -5,7 +5,8 @@ distribution at the last position: `label_scoring.score_labels`). Otherwise each
 label, on the rows prompt + prefix + label (batch x n_labels rows in one batched pass, cut into chunks of
 `max_rows`), and a label's score is the sum of its tokens' log-probabilities (`normalize="mean"`: their mean,
 so long labels are not penalised for their length). Labels may share first tokens. The logits are projected
-only at the positions that predict a label token.
+only at the positions that predict a label token, and the log-probabilities computed in fp32 there
+(`label_scoring.fp32_token_log_probs`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ import torch
 
 from taskexpert.data.encoding import LabelTokens
 from taskexpert.models.adapters import virtual_tokens_before_input
-from taskexpert.models.label_scoring import mask_for_real_tokens, score_labels
+from taskexpert.models.label_scoring import (
+    captured_head_input,
+    fp32_token_log_probs,
+    mask_for_real_tokens,
+    score_labels,
+)
 
 
 @torch.no_grad()
@@ -48,12 +54,16 @@ def score_label_sequences(
         kept, positions = torch.unique(
             torch.tensor([p + offset for _, p, _ in targets], device=device), return_inverse=True
         )
-        logits = model(input_ids=ids, attention_mask=mask_for_real_tokens(mask), logits_to_keep=kept).logits
+        with captured_head_input(model) as capture:
+            logits = model(
+                input_ids=ids, attention_mask=mask_for_real_tokens(mask), logits_to_keep=kept
+            ).logits
         row_index = torch.tensor([r for r, _, _ in targets], device=device)
         token_index = torch.tensor([t for _, _, t in targets], device=device)
-        token_log_probs = torch.log_softmax(logits[row_index, positions].float(), dim=-1)[
-            torch.arange(len(targets), device=device), token_index
-        ]
+        hidden = capture.hidden[row_index, positions] if capture.hidden is not None else None
+        token_log_probs = fp32_token_log_probs(
+            capture, hidden, token_index.unsqueeze(1), logits[row_index, positions]
+        ).squeeze(1)
         per_row = torch.zeros(len(chunk), dtype=torch.float32, device=device).index_add_(
             0, row_index, token_log_probs
         )

@@ -89,6 +89,7 @@ def load_model_and_tokenizer(model_cfg: Any, dtype: str | None = None, attention
         use_safetensors=model_cfg.get("use_safetensors"),
         attn_implementation=attention,
     )
+    cpu_attention.fall_back_where_unimplemented(model)  # e.g. Gemma 2's softcapping, gpt-oss's sinks
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     if model_cfg.get("gradient_checkpointing"):

@@ -32,6 +32,11 @@ HEADLINE_MEASURES = 2  # the first columns of a task's own results table are the
 # Optuna trial handle (`++optuna_trial.trial_id=...`) that the taskexpert Optuna sweeper passes for pruning.
 BOOKKEEPING_PREFIXES = ("hydra.", "hydra/", "optuna_trial.")
 
+# Hydra's own grid sweeper: its params are the grid's axes. Any other sweeper (Optuna's) samples its params.
+GRID_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# A root key a PEFT hyperparameter takes its value from (`lora_alpha: ${oc.select:peft_hparam,32}`)
+INTERPOLATED_KEY = re.compile(r"\$\{\s*(?:oc\.select\s*:\s*)?([A-Za-z_][\w.]*)")
+
 DONE, PRUNED, MISSING, INVALID = "done", "pruned", "missing", "invalid"
 
 
@@ -54,6 +59,7 @@ class Job:
     seed: int | None = None
     overrides: list[str] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)  # override key -> the value the job ran with
+    sampled: frozenset[str] = frozenset()  # setting keys a study's sampler chose (Optuna), not held fixed
     metrics: dict[str, float] = field(default_factory=dict)
     task: str = "unknown"
     measures: tuple[str, ...] = ()  # the task's headline measures, e.g. ("exact_match", "parse_failure_rate")
@@ -117,19 +123,54 @@ def _load_yaml(path: Path) -> Any:
         raise ReportError(f"{path}: cannot be read as YAML ({error})") from None
 
 
-def _settings(run_dir: Path, config: DictConfig, overrides: list[str]) -> dict[str, str]:
-    """The value each overridden key had in this job: a group's chosen option, or the composed config value."""
-    choices: dict[str, Any] = {}
+def _hydra_config(run_dir: Path) -> DictConfig | None:
+    """The job's `.hydra/hydra.yaml` (the sweeper and the group choices), None when absent or unreadable."""
     hydra_file = run_dir / ".hydra" / "hydra.yaml"
-    if hydra_file.is_file():
-        try:
-            choices = dict(_select(_load_yaml(hydra_file), "hydra.runtime.choices") or {})
-        except ReportError:
-            choices = {}
+    if not hydra_file.is_file():
+        return None
+    try:
+        loaded = _load_yaml(hydra_file)
+    except ReportError:
+        return None
+    return loaded if isinstance(loaded, DictConfig) else None
+
+
+def sampled_keys(hydra_config: DictConfig | None) -> frozenset[str]:
+    """The keys a sampling sweeper (not Hydra's grid) chose per trial: one value per trial, not a setting
+    the study holds fixed while it compares methods."""
+    if hydra_config is None:
+        return frozenset()
+    sweeper = _select(hydra_config, "hydra.sweeper._target_")
+    params = _select(hydra_config, "hydra.sweeper.params")
+    if sweeper in (None, GRID_SWEEPER) or not OmegaConf.is_dict(params):
+        return frozenset()
+    return frozenset(str(key).lstrip("+~") for key in params)
+
+
+def hyperparameter_sources(config: DictConfig, hyperparameter: str | None) -> set[str]:
+    """The root keys the method's hyperparameter is interpolated from: a study's one axis for every method
+    (`peft_hparam`) is that method's hyperparameter, so it is the grid, not a setting that splits groups."""
+    if hyperparameter is None or not OmegaConf.is_dict(_select(config, "peft")):
+        return set()
+    written = OmegaConf.to_container(config.peft, resolve=False).get(hyperparameter)
+    return set(INTERPOLATED_KEY.findall(written)) if isinstance(written, str) else set()
+
+
+def _settings(
+    config: DictConfig, overrides: list[str], hydra_config: DictConfig | None, axis: set[str]
+) -> dict[str, str]:
+    """The value each overridden key had in this job: a group's chosen option, or the composed config value.
+    `axis`: keys that are the method's hyperparameter under another name, left out like it."""
+    choices = dict(_select(hydra_config, "hydra.runtime.choices") or {}) if hydra_config is not None else {}
     settings = {}
     for override in overrides:
         key = override_key(override)
-        if key in RESERVED_KEYS or key.startswith(BOOKKEEPING_PREFIXES) or key == "optuna_trial":
+        if (
+            key in RESERVED_KEYS
+            or key in axis
+            or key.startswith(BOOKKEEPING_PREFIXES)
+            or key == "optuna_trial"
+        ):
             continue
         if key in choices:
             settings[key] = _as_text(choices[key])
@@ -220,7 +261,10 @@ def read_job(run_dir: Path, sweep_dir: Path) -> Job:
         job.value = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     seed = _select(config, "seed")
     job.seed = int(seed) if isinstance(seed, int) and not isinstance(seed, bool) else None
-    job.settings = _settings(run_dir, config, job.overrides)
+    hydra_config = _hydra_config(run_dir)
+    axis = hyperparameter_sources(config, job.hyperparameter)
+    job.settings = _settings(config, job.overrides, hydra_config, axis)
+    job.sampled = frozenset(key for key in sampled_keys(hydra_config) if key in job.settings)
     _read_task(job, config)
     _read_metrics(job)
     return job

@@ -41,6 +41,7 @@ class Group:
     hyperparameter: str | None
     value: float | None
     seeds: list[int | None] = field(default_factory=list)  # seeds of the jobs with results
+    sampled: frozenset[str] = frozenset()  # settings a study's sampler chose (Optuna): not held fixed
     n_pruned: int = 0
     n_missing: int = 0  # no metrics.json, or an unreadable one
     mean: dict[str, float | None] = field(default_factory=dict)
@@ -67,6 +68,7 @@ def summarize(jobs: list[Job], varying: list[str], metrics: list[str]) -> list[G
             members[key] = []
         members[key].append(job)
     for key, group in groups.items():
+        group.sampled = frozenset().union(*(job.sampled for job in members[key]))
         done = [job for job in members[key] if job.status == DONE]
         group.seeds = [job.seed for job in done]
         group.n_pruned = sum(job.status == PRUNED for job in members[key])
@@ -109,6 +111,11 @@ class Series:
         return [group.value for group in self.points]
 
     @property
+    def distinct_values(self) -> int:
+        """How many grid values have results (trials of a sampled study may share one)."""
+        return len(set(self.values))
+
+    @property
     def means(self) -> list[float]:
         return [group.mean[self.metric] for group in self.points]
 
@@ -143,9 +150,12 @@ class Series:
 
 
 def group_context(group: Group) -> dict[str, str]:
-    """What a comparison of methods holds fixed: the model and the varying settings that are not PEFT's."""
+    """What a comparison of methods holds fixed: the model and the varying settings that are not PEFT's, nor
+    chosen per trial by a study's sampler (each Optuna trial would otherwise be a context of its own)."""
     return {"model": group.model} | {
-        key: value for key, value in group.settings.items() if not key.startswith("peft.")
+        key: value
+        for key, value in group.settings.items()
+        if not key.startswith("peft.") and key not in group.sampled
     }
 
 
@@ -178,9 +188,9 @@ def _capitalized(text: str) -> str:
 
 def _compare(less: Series, more: Series, titles: Mapping[str, str] | None) -> str:
     counts = (
-        f"{len(less.values)} values each"
-        if len(less.values) == len(more.values)
-        else f"{len(less.values)} and {len(more.values)} values"
+        f"{less.distinct_values} values each"
+        if less.distinct_values == more.distinct_values
+        else f"{less.distinct_values} and {more.distinct_values} values"
     )
     numbers = (
         f"{metric_label(less.metric, titles)} range {less.spread:.3f} vs {more.spread:.3f} "
@@ -195,7 +205,7 @@ def _no_verdict(series: list[Series]) -> str:
     if not series:
         return "No verdict: no PEFT method with a swept hyperparameter has results here."
     described = "; ".join(
-        f"{item.label} has results for {len(item.values)} value{'s' if len(item.values) != 1 else ''} "
+        f"{item.label} has results for {item.distinct_values} value{'s' if item.distinct_values != 1 else ''} "
         f"of {item.hyperparameter}"
         for item in series
     )
@@ -219,7 +229,9 @@ def sensitivity_verdicts(
     verdicts = []
     for context in contexts_of(groups):
         series = [item for item in all_series if item.context == context]
-        comparable = sorted((item for item in series if len(item.values) >= 2), key=lambda item: item.spread)
+        comparable = sorted(
+            (item for item in series if item.distinct_values >= 2), key=lambda item: item.spread
+        )
         if len(comparable) < 2:
             verdicts.append(Verdict(context, _no_verdict(series)))
             continue

@@ -14,6 +14,21 @@ from taskexpert.tasks.task import Task
 from taskexpert.utils.atomic import atomic_write_json, atomic_write_text
 
 
+def sweep_metric_name(optimized_metric: str, metrics: dict[str, Any]) -> str:
+    """The metric a sweeper ranks trials by: `optimized_metric`, except that a validation metric of a decision
+    whose offsets were fitted on those same validation items (`eval.calibration=bias`) is optimistic, so the
+    plain argmax's (`val/uncalibrated/...`) stands in for it. Content-free offsets see no validation label and
+    test metrics no fit, so theirs stay as they are."""
+    split, _, name = optimized_metric.partition("/")
+    fitted_on_validation = (
+        metrics.get("calibration/applied") == 1.0 and metrics.get("calibration/method") == "bias"
+    )
+    uncalibrated = f"val/uncalibrated/{name}"
+    if split == "val" and fitted_on_validation and uncalibrated in metrics:
+        return uncalibrated
+    return optimized_metric
+
+
 def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> Path:
     return atomic_write_json(run_dir / "metrics.json", metrics)
 
