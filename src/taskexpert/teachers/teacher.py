@@ -45,6 +45,7 @@ class TeacherStats:
     constrained: int = 0  # answers (new or cached) decoded under their request's schema
     schema_refusals: int = 0  # calls sent with a schema that the server refused (later ones are held back)
     fallback: int = 0  # requests with a schema asked again (or from the start) without it, after a refusal
+    truncated: int = 0  # answers (new or cached) cut at max_new_tokens (finish_reason length)
     structured: dict[str, Any] = field(default_factory=dict)  # how answers are constrained (Teacher fills it)
 
     def as_dict(self) -> dict[str, Any]:
@@ -60,6 +61,7 @@ class TeacherStats:
             "constrained": self.constrained,
             "schema_refusals": self.schema_refusals,
             "schema_fallback": self.fallback,
+            "truncated": self.truncated,
             "structured": dict(self.structured),
         }
 
@@ -176,8 +178,10 @@ class Teacher:
                     seconds=hit.seconds,
                     key=item.call.key,
                     constrained=item.constrained,
+                    finish_reason=hit.finish_reason,
                 )
                 self.stats.cache_hits += 1
+                self.stats.truncated += responses[index].truncated
                 self.stats.constrained += item.constrained
                 if on_response:
                     on_response(responses[index])
@@ -213,9 +217,15 @@ class Teacher:
                     continue
                 if result.text is not None:
                     stored = self.cache.put(
-                        result.key, self.backend.model, item.identity, result.text, result.seconds
+                        result.key,
+                        self.backend.model,
+                        item.identity,
+                        result.text,
+                        result.seconds,
+                        result.finish_reason,
                     )
                     self.stats.generated += 1
+                    self.stats.truncated += result.truncated * len(indices)
                     self.stats.constrained += item.constrained * len(indices)
                     response = TeacherResponse(
                         item.prefill + stored,
@@ -223,6 +233,7 @@ class Teacher:
                         key=result.key,
                         faults=result.faults,
                         constrained=item.constrained,
+                        finish_reason=result.finish_reason,
                     )
                 else:
                     self._record_failure(result.key, result.error or "failed", result.detail)

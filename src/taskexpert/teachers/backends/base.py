@@ -15,6 +15,8 @@ from typing import Any
 from taskexpert.teachers.sampling import Sampling
 
 SCHEMA_REFUSED = "schema_refused"  # BackendResult.error of a call whose server refused its JSON schema
+LENGTH = "length"  # finish reason of an answer cut at max_new_tokens (OpenAI's and vLLM's word for it)
+STOP = "stop"  # finish reason of an answer that ended on its own (end of text, a stop criterion)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,11 @@ class BackendResult:
     detail: str = ""
     seconds: float = 0.0
     faults: list[str] = field(default_factory=list)  # transient faults that were retried
+    finish_reason: str | None = None  # why generation ended: stop | length (cut at the token limit) | None
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == LENGTH
 
 
 class Backend(ABC):

@@ -113,10 +113,18 @@ class VLLMBackend(Backend):
                 )
                 seconds = (time.perf_counter() - started) / len(chunk)
                 for call, output in zip(chunk, outputs, strict=True):
-                    yield BackendResult(call.key, output.outputs[0].text, seconds=seconds)
+                    yield completion_result(call.key, output, seconds)
 
     def close(self) -> None:
         self._engine = None
+
+
+def completion_result(key: str, output: Any, seconds: float) -> BackendResult:
+    """One `vllm.RequestOutput` as a result: its first completion's text and finish reason (`length` when
+    cut at max_tokens, `stop` at the end of text or a stop string; None while unfinished)."""
+    completion = output.outputs[0]
+    reason = getattr(completion, "finish_reason", None)
+    return BackendResult(key, completion.text, seconds=seconds, finish_reason=str(reason) if reason else None)
 
 
 def sampling_params(vllm: Any, params: dict[str, Any]) -> Any:
