@@ -6,9 +6,9 @@ the kind's functions; none of them names a dataset, a label word or a fallback a
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from collections.abc import Mapping
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,7 +160,9 @@ def _check_field_lengths(lengths: Any, allowed: tuple[str, ...]) -> dict[str, tu
     checked: dict[str, tuple[int, int]] = {}
     for name, bounds in dict(lengths or {}).items():
         if name not in allowed:
-            raise ConfigError(f"task.field_lengths.{name}: not a field a teacher writes here ({', '.join(allowed)})")
+            raise ConfigError(
+                f"task.field_lengths.{name}: not a field a teacher writes here ({', '.join(allowed)})"
+            )
         if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
             raise ConfigError(f"task.field_lengths.{name}={bounds!r} must be [min, max] characters")
         low, high = (int(value) for value in bounds)

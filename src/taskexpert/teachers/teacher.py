@@ -22,6 +22,7 @@ from taskexpert.errors import ConfigError
 from taskexpert.teachers.backends.base import SCHEMA_REFUSED, Backend, BackendCall
 from taskexpert.teachers.cache import ResponseCache, request_key
 from taskexpert.teachers.sampling import Sampling
+from taskexpert.teachers.token_budget import TokenMeter
 from taskexpert.teachers.types import TeacherRequest, TeacherResponse
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class Teacher:
         cache: ResponseCache,
         sampling: Sampling,
         structured: str = "auto",
-        field_lengths: dict[str, Any] | None = None,
+        length_bounds: bool = True,
     ) -> None:
         if structured not in STRUCTURED_MODES:
             raise ConfigError(
@@ -93,7 +94,8 @@ class Teacher:
         self.cache = cache
         self.sampling = sampling
         self.structured = structured
-        self.field_lengths = dict(field_lengths or {})  # per answer field: [min, max] characters
+        self.length_bounds = length_bounds  # send the task's [min, max] characters in answer schemas
+        self._meter: TokenMeter | None = None
         self.stats = TeacherStats()
         self._refusal: str | None = None  # the server refused schemas: ask without them from now on
         self._describe_structured()
@@ -120,6 +122,12 @@ class Teacher:
                 "prompt-and-parse (counted in the stats), or a backend that supports JSON schemas"
             )
         return False
+
+    def token_meter(self) -> TokenMeter:
+        """What counts this teacher's tokens (its tokenizer, or UTF-8 bytes), asked of the backend once."""
+        if self._meter is None:
+            self._meter = self.backend.token_meter()
+        return self._meter
 
     @property
     def name(self) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskexpert.teachers.sampling import Sampling
+from taskexpert.teachers.token_budget import ByteMeter, TokenMeter
 
 SCHEMA_REFUSED = "schema_refused"  # BackendResult.error of a call whose server refused its JSON schema
 LENGTH = "length"  # finish reason of an answer cut at max_new_tokens (OpenAI's and vLLM's word for it)
@@ -72,6 +73,11 @@ class Backend(ABC):
     @abstractmethod
     def call_params(self, sampling: Sampling, sample_index: int) -> dict[str, Any]:
         """The sampling fields this backend sends for one sample; they enter the cache key."""
+
+    def token_meter(self) -> TokenMeter:
+        """What counts the tokens of an answer's text here: UTF-8 bytes (a bound on byte-level tokenizers)
+        unless the backend has the teacher's tokenizer."""
+        return ByteMeter()
 
     def schema_support(self) -> bool | None:
         """Can this backend constrain decoding to a JSON schema? None = not known until a server answers."""

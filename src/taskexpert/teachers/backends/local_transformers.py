@@ -23,6 +23,7 @@ from taskexpert.teachers.grammar import GRAMMAR_LIBRARIES, grammar_engine, new_g
 from taskexpert.teachers.json_text import closes_json_object
 from taskexpert.teachers.penalty import PENALTY_SCOPES, new_content_processor
 from taskexpert.teachers.sampling import Sampling, transformers_generate_kwargs
+from taskexpert.teachers.token_budget import TokenizerMeter
 from taskexpert.utils.hardware import inference_dtype
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,16 @@ class TransformersBackend(Backend):
 
     def schema_support(self) -> bool:
         return True
+
+    def token_meter(self) -> TokenizerMeter:
+        """The teacher's tokenizer; loaded alone (not the model) when nothing has been generated yet."""
+        if self._tokenizer is not None:
+            return TokenizerMeter(self._tokenizer)
+        from omegaconf import OmegaConf
+
+        from taskexpert.models.loading import load_tokenizer
+
+        return TokenizerMeter(load_tokenizer(OmegaConf.create(self.model_source)))
 
     def copy_params(self, sources: tuple[str, ...]) -> dict[str, Any]:
         if not (self.copy_ngram and sources):
