@@ -234,7 +234,9 @@ def _completion(body: dict[str, Any], text: str, finish_reason: str = "stop") ->
         "object": "chat.completion",
         "created": 0,
         "model": body.get("model", "fault-model"),
-        "choices": [{"index": 0, "finish_reason": finish_reason, "message": {"role": "assistant", "content": text}}],
+        "choices": [
+            {"index": 0, "finish_reason": finish_reason, "message": {"role": "assistant", "content": text}}
+        ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
 

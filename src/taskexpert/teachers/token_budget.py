@@ -28,7 +28,7 @@ from taskexpert.errors import ConfigError
 TOKENIZER_MARGIN = 1.25  # a teacher's own tokens may split a text more finely than its canonical tokenization
 UNMEASURED_RATE = 4.0  # tokens per character of a field with nothing to measure: UTF-8's widest character
 END_TOKENS = 1  # the end-of-text token that closes an answer
-RATE_STEP = 0.25  # measured rates are rounded up to this step, so a few more records seldom change a schema
+RATE_STEP = 1 / 16  # measured rates are rounded up to this step, so a few more records seldom change a schema
 MEASURED_RECORDS = (
     64  # the first records measured: a re-run with more seeds keeps the same rates (and cache keys)
 )
