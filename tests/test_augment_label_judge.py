@@ -120,6 +120,27 @@ def test_the_judge_labels_sst2_rewrites_from_the_sentence_and_the_tasks_labels(t
     assert all(digest_label({"sentence": r.inputs["sentence"]}, labels) == r.target for r in kept)
 
 
+def test_the_sst2_command_runs_with_the_tiny_local_teacher_judging(tmp_path):
+    """The same command with the local tiny teacher: its judge answers are decoded under SST-2's label enum,
+    so every record gets a verdict (none cut, none unanswered)."""
+    overrides = [
+        "task=sst2",
+        "method=rewrite",
+        "filters.label_consistency.enabled=true",
+        "method.max_seeds=6",
+        "teacher=hf",
+        "teacher.source=tiny",
+        "teacher.tiny_architecture=llama",
+        "teacher.model=tiny-llama",
+        "teacher.batch_size=3",
+        *quiet_overrides(tmp_path / "cache.sqlite"),
+    ]
+    stats = augment(compose_augment_config(overrides, tmp_path / "run"))
+    assert stats["parsed"] == 6 and stats["teacher_totals"]["requests"] == 12  # 6 rewrites, 6 verdicts
+    assert stats["kept"] + stats["rejected"].get("label_disagreement", 0) == 6
+    assert "judge_no_answer" not in stats["rejected"] and stats["teacher_totals"]["truncated"] == 0
+
+
 TREC_QUESTIONS = {  # invented questions and the coarse class a judge should give each
     "What does NATO stand for?": "ABBR",
     "Why is the sky blue at noon?": "DESC",

@@ -145,3 +145,11 @@ def test_sst2_answers_carry_the_tasks_bounds(tmp_path):
 
 def test_json_string_is_what_the_answer_quotes():
     assert json_string('say "hi"\n') == 'say \\"hi\\"\\n' and json_string("逆順") == "逆順"
+
+
+def test_a_teacher_config_that_still_bounds_fields_is_told_where_bounds_live(tmp_path):
+    cfg = compose_augment_config(
+        [*TINY_TEACHER, "+teacher.field_lengths.question=[15,300]"], tmp_path / "run"
+    )
+    with pytest.raises(ConfigError, match="task.field_lengths"):
+        build_teacher(cfg.teacher, cfg.sampling, tmp_path / "cache.sqlite")

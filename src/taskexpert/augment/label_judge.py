@@ -87,7 +87,6 @@ class TeacherJudge:
         self.labels = task.labels
         self.max_new_tokens = max_new_tokens
         self.name = f"teacher:{teacher.name}"
-        self.truncated = 0  # judge answers cut at max_new_tokens
 
     def budget(self) -> int:
         """Tokens for one answer: the configured ones, or more if the longest label needs more."""
@@ -106,9 +105,7 @@ class TeacherJudge:
             )
             for r in records
         ]
-        responses = self.teacher.generate(requests)
-        self.truncated += sum(response.truncated for response in responses)
-        return [label_from_answer(response.text, self.labels) for response in responses]
+        return [label_from_answer(response.text, self.labels) for response in self.teacher.generate(requests)]
 
 
 class StudentJudge:
