@@ -87,7 +87,7 @@ REPLAYED_ANSWER = {
 
 def replay_libraries(repeats: int = 3) -> dict:
     """Each library's engine on SmolLM2's tokenizer: build time, schema compile time (the `new` schema with the
-    smollm2 bounds), and mask time per token while replaying one fixed answer token by token."""
+    task's bounds), and mask time per token while replaying one fixed answer token by token."""
     import torch
     from omegaconf import OmegaConf
 
@@ -95,7 +95,8 @@ def replay_libraries(repeats: int = 3) -> dict:
     from taskexpert.models.loading import load_model_and_tokenizer
     from taskexpert.teachers.grammar import grammar_engine
 
-    teacher = compose_augment_config(["teacher=smollm2"]).teacher
+    cfg = compose_augment_config(["teacher=smollm2"])
+    teacher = cfg.teacher
     model_cfg = {
         key: teacher.get(key) for key in ("path", "source", "tiny_architecture", "revision", "dtype")
     }
@@ -104,7 +105,7 @@ def replay_libraries(repeats: int = 3) -> dict:
     )
     vocab = model.get_output_embeddings().weight.shape[0]
     fields = ["question", "context", "long_answer", "label"]
-    schema = answer_schema(fields, lengths={k: tuple(v) for k, v in teacher.field_lengths.items()})
+    schema = answer_schema(fields, lengths={k: tuple(v) for k, v in cfg.task.field_lengths.items()})
     text = json.dumps(REPLAYED_ANSWER, ensure_ascii=False)
     tokens = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     results = {}

@@ -6,6 +6,7 @@ import pytest
 from data_fixtures import qa_record
 
 from taskexpert.augment.jobs import new_jobs, rewrite_jobs
+from taskexpert.augment.label_judge import judge_values
 from taskexpert.augment.parsing import Rejection, parse_fields
 from taskexpert.augment.prompts import PromptTemplate
 from taskexpert.errors import ConfigError
@@ -117,7 +118,7 @@ def test_default_prompts_fill_every_placeholder():
     assert len(new) == 8 and new[0].meta["example_ids"][0] == "r0" and len(new[0].meta["example_ids"]) == 3
     again = new_jobs(PUBMEDQA, seeds, seeds, PromptTemplate.load(NEW), n_per_seed=2, examples_per_prompt=3)
     assert [job.request for job in again] == [job.request for job in new]  # example draws repeat
-    judge = PromptTemplate.load("prompts/judge.txt").render({"question": "Q?", "context": "C"})
+    judge = PromptTemplate.load("prompts/judge.txt").render(judge_values(PUBMEDQA, seeds[0]))
     assert judge[-1] == {"role": "assistant", "content": '{"label": "'}
 
 

@@ -10,7 +10,7 @@ import pytest
 from servers.augment_setup import compose_augment_config, data_overrides, quiet_overrides, write_seed_file
 from servers.fault_server import FaultServer
 
-from taskexpert.augment.answer_schema import answer_schema, fit_lengths, schema_violation
+from taskexpert.augment.answer_schema import answer_schema, schema_violation
 from taskexpert.augment.pipeline import augment
 from taskexpert.errors import ConfigError
 from taskexpert.teachers import TeacherRequest, build_teacher
@@ -43,13 +43,6 @@ def test_the_schema_follows_the_fields_the_labels_and_the_bounds():
     # a field without bounds is any string (OpenAI's strict mode refuses length keywords)
     assert answer_schema(["context"])["properties"]["context"] == {"type": "string"}
     assert answer_schema(["label"])["properties"]["label"] == {"type": "string"}  # a task without labels
-
-
-def test_bounds_shrink_to_fit_the_token_budget():
-    lengths = {"question": (15, 200), "context": (100, 900)}
-    assert fit_lengths(["question"], lengths, 128) == {"question": (15, 200)}  # fits: unchanged
-    assert fit_lengths(["question"], lengths, 48) == {"question": (15, 120)}  # (48 - 8) tokens x 3 characters
-    assert fit_lengths(["question", "context"], lengths, 20) == {"question": (15, 15), "context": (100, 100)}
 
 
 def test_jobs_name_the_texts_their_answers_must_not_copy(tmp_path):
@@ -191,7 +184,7 @@ def demo_rewrite_overrides(tmp_path, structured: str) -> list[str]:
         "method.rewrite.max_new_tokens=48",
         *TINY_TEACHER,
         f"teacher.structured={structured}",
-        "teacher.field_lengths.question=[10,40]",  # the tiny tokens are short: 40 characters fit in 48 tokens
+        "task.field_lengths.question=[10,40]",  # the tiny tokens are short: 40 characters fit in 48 tokens
         *quiet_overrides(tmp_path / "cache.sqlite"),
     ]
 

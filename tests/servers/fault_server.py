@@ -5,7 +5,8 @@ Answers are deterministic: the same messages and seed give the same text. A faul
 `{"Zorvane": ["http_500", "http_429", "ok"]}`; after its list the marker's requests succeed. Actions:
 ok, http_500, http_503, http_429 (Retry-After: 1), http_400, hang (sleeps past the client's timeout, then
 answers), not_json (200 with an HTML body), missing_choices (200 JSON without choices), missing_fields
-(200 with an answer whose JSON lacks the label), always_500 (every attempt). The server counts every
+(200 with an answer whose JSON lacks the label), length (200 with the answer cut in half and
+`finish_reason: "length"`, as a server reports an answer stopped at max_tokens), always_500 (every attempt). The server counts every
 request, stops itself after `lifetime` seconds, and is bounded to `max_requests` answers.
 
 `response_format` says what it does with a request's `response_format` (a JSON schema): `ignore` (the
@@ -195,7 +196,10 @@ class FaultServer:
                         text = answer_following_schema(text, body["response_format"])
                     if action == "missing_fields":
                         text = json.dumps({"question": "Is something unlabelled?"})
-                    self._send(200, json.dumps(_completion(body, text)).encode(), "application/json")
+                    finish = "stop"
+                    if action == "length":
+                        text, finish = text[: len(text) // 2], "length"
+                    self._send(200, json.dumps(_completion(body, text, finish)).encode(), "application/json")
 
         return Handler
 
@@ -224,13 +228,15 @@ def _user_text(body: dict[str, Any]) -> str:
     return "\n".join(m.get("content", "") for m in body.get("messages", []) if m.get("role") == "user")
 
 
-def _completion(body: dict[str, Any], text: str) -> dict[str, Any]:
+def _completion(body: dict[str, Any], text: str, finish_reason: str = "stop") -> dict[str, Any]:
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion",
         "created": 0,
         "model": body.get("model", "fault-model"),
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        "choices": [
+            {"index": 0, "finish_reason": finish_reason, "message": {"role": "assistant", "content": text}}
+        ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
 

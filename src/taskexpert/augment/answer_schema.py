@@ -1,9 +1,9 @@
 """The JSON schema of a teacher answer: one object with the fields a job asks for, in the order it asks.
 
 Every field is a string; a classification label is an enum of the allowed labels (a parameter, so a task
-with its own labels passes them), other fields have `[min, max]` character bounds from the teacher config
-(`teacher.field_lengths`; a field without bounds is any string). No other keys are allowed. The
-maximum lengths matter to constrained decoding: they keep every field short enough for the answer to
+with its own labels passes them), other fields have `[min, max]` character bounds from the task (`task.field_lengths`, fitted to the job's
+token budget by teachers/token_budget.py; a field without bounds is any string). No other keys are allowed.
+The maximum lengths matter to constrained decoding: they keep every field short enough for the answer to
 close within the job's token budget.
 
 `schema_violation` checks an answer against such a schema, to count the constrained answers that break it
@@ -15,27 +15,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-# Fitting bounds to a token budget: a conservative count of characters per generated token (English runs at
-# about 4 with the tokenizers we use) and the tokens of structure each field costs (`"name": "`, `", `).
-CHARS_PER_TOKEN = 3.0
-STRUCTURE_TOKENS_PER_FIELD = 6
-
-
-def fit_lengths(
-    fields: Sequence[str], lengths: Mapping[str, Sequence[int]], max_new_tokens: int | None
-) -> dict[str, tuple[int, int]]:
-    """`lengths` of `fields`, maxima scaled down (never below their minima) when together they could not
-    be written within `max_new_tokens`: a constrained answer cut at the token limit is not JSON."""
-    bounded = {name: (int(lengths[name][0]), int(lengths[name][1])) for name in fields if name in lengths}
-    if not max_new_tokens or not bounded:
-        return bounded
-    budget = (max_new_tokens - STRUCTURE_TOKENS_PER_FIELD * len(fields) - 2) * CHARS_PER_TOKEN
-    total = sum(high for _, high in bounded.values())
-    if total <= budget:
-        return bounded
-    scale = max(budget, 0) / total
-    return {name: (low, max(low, int(high * scale))) for name, (low, high) in bounded.items()}
 
 
 def answer_schema(

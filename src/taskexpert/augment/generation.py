@@ -4,8 +4,11 @@ This is the reusable core of every augmentation method: Dr. LLaMA's rewrite/new 
 build their own jobs and call `generate_records`. Records are processed in job order (not arrival order),
 so the result depends only on the teacher's answers, which the cache keeps.
 
-Every job's request carries the JSON schema of its answer (its fields, its labels, the teacher's length
-bounds); the teacher decodes under it where its backend can (`teacher.structured`). The parse and reject
+Every job's request carries the JSON schema of its answer (its fields, its labels, the task's length
+bounds fitted to the job's token budget at the teacher's measured rates, see teachers/token_budget.py); the
+teacher decodes under it where its backend can (`teacher.structured`). Answers cut at the token limit
+(the backend's finish reason `length`) are counted as `truncated`; one that does not parse is rejected as
+`truncated` rather than by what the cut broke. The parse and reject
 path below is the same for every answer; the stats count the constrained ones and those that broke their
 schema all the same.
 """
@@ -19,12 +22,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from taskexpert.augment.answer_schema import answer_schema, fit_lengths, schema_violation
+from taskexpert.augment.answer_schema import answer_schema, schema_violation
 from taskexpert.augment.filters import Dropped, RecordFilter, apply_filters
 from taskexpert.augment.jobs import GenerationJob, build_or_reject
 from taskexpert.augment.parsing import Rejection, parse_fields
+from taskexpert.augment.task_fields import RATIONALE, TaskFields
 from taskexpert.records import Record
 from taskexpert.teachers.teacher import Teacher
+from taskexpert.teachers.token_budget import TokenRates, fit_lengths, measure_rates
 from taskexpert.teachers.types import TeacherResponse
 
 
@@ -62,6 +67,7 @@ class GenerationResult:
     rejected_items: list[RejectedItem] = field(default_factory=list)
     constrained: int = 0  # answers decoded under their JSON schema
     schema_violations: Counter = field(default_factory=Counter)  # constrained answers that broke it, by kind
+    truncated: int = 0  # answers cut at max_new_tokens (finish reason `length`)
 
     def stats(self, labelled: bool = True) -> dict[str, Any]:
         """Counts for augment_stats.json; `kept_by_label` only for tasks with labels (elsewhere every target is
@@ -83,6 +89,7 @@ class GenerationResult:
             "constrained": self.constrained,
             "unconstrained": answered - self.constrained,
             "schema_violations": dict(sorted(self.schema_violations.items())),
+            "truncated": self.truncated,
             "teacher_seconds": round(self.teacher_seconds, 3),
             "items_per_second": round(answered / self.teacher_seconds, 3) if self.teacher_seconds else None,
         }
@@ -97,7 +104,8 @@ def generate_records(
 ) -> GenerationResult:
     """Ask the teacher for every job, turn answers into records, run the filters, count everything."""
     started = time.perf_counter()
-    requests = [with_answer_schema(job, teacher) for job in jobs]
+    rates = answer_rates(teacher, jobs)
+    requests = [with_answer_schema(job, teacher, rates) for job in jobs]
     responses = teacher.generate(requests, on_response=on_response)
     result = GenerationResult(records=[], requested=len(jobs), teacher_seconds=time.perf_counter() - started)
     candidates: list[Record] = []
@@ -111,6 +119,7 @@ def generate_records(
                 )
             )
             continue
+        result.truncated += response.truncated
         if response.cached:
             result.cache_hits += 1
         else:
@@ -121,6 +130,8 @@ def generate_records(
             if violation:
                 result.schema_violations[violation] += 1
         record = _to_record(job, response.text or "", teacher.name)
+        if isinstance(record, Rejection) and response.truncated:  # the cut, not what it broke, is the cause
+            record = Rejection("truncated", f"cut at max_new_tokens; then {record.reason}: {record.detail}")
         if isinstance(record, Rejection):
             result.rejected[record.reason] += 1
             result.rejected_items.append(
@@ -135,11 +146,30 @@ def generate_records(
     return result
 
 
-def with_answer_schema(job: GenerationJob, teacher: Teacher):
-    """The job's request carrying the schema of its answer (and the texts it must not copy); the teacher's
-    length bounds are fitted to the job's token budget."""
+def answer_rates(teacher: Teacher, jobs: Sequence[GenerationJob]) -> TokenRates | None:
+    """Tokens per character of each answer field, measured on the jobs' own records with the teacher's meter;
+    None when no bounds will be sent (nothing to fit)."""
+    if not teacher.length_bounds or not any(job.task and job.task.field_lengths for job in jobs):
+        return None
+    samples: dict[str, dict[str, str]] = {}  # field -> record id -> text: each record once per field
+    for job in jobs:
+        if job.task is None:
+            continue
+        values = TaskFields(job.task).values(job.parent) | {RATIONALE: job.parent.rationale or ""}
+        for name in job.fields:
+            samples.setdefault(name, {}).setdefault(job.parent.id, values.get(name, ""))
+    return measure_rates(
+        teacher.token_meter(), {name: list(texts.values()) for name, texts in samples.items()}
+    )
+
+
+def with_answer_schema(job: GenerationJob, teacher: Teacher, rates: TokenRates | None = None):
+    """The job's request carrying the schema of its answer (and the texts it must not copy); the task's
+    length bounds (when the teacher sends bounds) are fitted to the job's token budget at `rates`."""
     max_new_tokens = dict(job.request.sampling).get("max_new_tokens", teacher.sampling.max_new_tokens)
-    lengths = fit_lengths(job.fields, teacher.field_lengths, max_new_tokens)
+    bounds = job.task.field_lengths if job.task is not None and teacher.length_bounds else {}
+    where = f"a {job.source} answer of task {job.task.name}" if job.task is not None else "the answer"
+    lengths = fit_lengths(job.fields, bounds, max_new_tokens, rates, where)
     schema = answer_schema(job.fields, job.labels, lengths)
     return dataclasses.replace(job.request, schema=schema, avoid_copying=job.copy_sources)
 

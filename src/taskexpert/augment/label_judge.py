@@ -1,7 +1,9 @@
 """Label consistency: a judge answers each generated record; records whose label it disagrees with are dropped.
 
 Judges:
-- `TeacherJudge`: the teacher itself (through the cache) with the judge prompt, decoding greedily;
+- `TeacherJudge`: the teacher itself (through the cache) with the judge prompt, decoding greedily, on any
+  classification task: the prompt quotes the record's input fields by the task's names (never its label)
+  and the task's labels, and the answer is constrained to one of them;
 - `StudentJudge`: a trained student run directory (its adapter, model and prompt format), label scoring.
 A judge returns None for a record it could not answer; such records are dropped as `judge_no_answer`
 unless `keep_unanswered` is set.
@@ -9,6 +11,7 @@ unless `keep_unanswered` is set.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,9 +24,14 @@ from taskexpert.errors import ConfigError
 from taskexpert.models.calibration_file import load_calibration
 from taskexpert.records import Record
 from taskexpert.tasks.kinds.classification import parse_label
+from taskexpert.tasks.task import Task
 from taskexpert.teachers.json_text import first_json_object
 from taskexpert.teachers.teacher import Teacher
+from taskexpert.teachers.token_budget import label_answer_tokens
 from taskexpert.teachers.types import TeacherRequest
+
+# what a judge prompt may quote besides the record's input fields (by the task's names)
+JUDGE_PLACEHOLDERS = ("record_json", "description", "instruction", "labels", "label_choices")
 
 
 class Judge(Protocol):
@@ -44,26 +52,56 @@ def label_from_answer(text: str | None, labels: Sequence[str]) -> str | None:
     return label if found else None
 
 
+def label_choices(labels: Sequence[str]) -> str:
+    """The answers a judge may give, as the prompt shows them: `{"label": "a"}, {"label": "b"} or ...`."""
+    answers = [json.dumps({"label": label}, ensure_ascii=False) for label in labels]
+    return answers[0] if len(answers) == 1 else f"{', '.join(answers[:-1])} or {answers[-1]}"
+
+
+def judge_values(task: Task, record: Record) -> dict[str, str]:
+    """What a judge prompt quotes of `record`: its input fields (by name and as one JSON object), never its
+    label or reference, and the task's description, instruction and labels."""
+    inputs = {name: record.text(name) for name in task.input_fields}
+    return inputs | {
+        "record_json": json.dumps(inputs, ensure_ascii=False),
+        "description": task.description,
+        "instruction": task.instruction,
+        "labels": ", ".join(task.labels),
+        "label_choices": label_choices(task.labels),
+    }
+
+
 class TeacherJudge:
+    """The teacher labels each record anew. `max_new_tokens` is raised, when it is smaller, to what the
+    longest label's answer takes in the teacher's tokens (or UTF-8 bytes), so no answer is cut."""
+
     def __init__(
-        self, teacher: Teacher, template: PromptTemplate, labels: Sequence[str], max_new_tokens: int = 16
+        self, teacher: Teacher, template: PromptTemplate, task: Task, max_new_tokens: int = 16
     ) -> None:
-        template.check({"question", "context"})
+        if not task.labels:
+            raise ConfigError(f"a label judge needs a task with labels; task {task.name} has none")
+        template.check({*task.input_fields, *JUDGE_PLACEHOLDERS})
         self.teacher = teacher
         self.template = template
-        self.labels = tuple(labels)
+        self.task = task
+        self.labels = task.labels
         self.max_new_tokens = max_new_tokens
         self.name = f"teacher:{teacher.name}"
 
+    def budget(self) -> int:
+        """Tokens for one answer: the configured ones, or more if the longest label needs more."""
+        return max(self.max_new_tokens, label_answer_tokens(self.teacher.token_meter(), self.labels))
+
     def predict(self, records: Sequence[Record]) -> list[str | None]:
         schema = answer_schema(("label",), self.labels)  # constrained, the judge can only name a label
+        budget = self.budget()
         requests = [
             TeacherRequest.chat(
-                self.template.render({"question": r.text("question"), "context": r.text("context")}),
+                self.template.render(judge_values(self.task, r)),
                 schema=schema,
                 temperature=0.0,  # a judge answers, it does not sample
                 repetition_penalty=1.0,
-                max_new_tokens=self.max_new_tokens,
+                max_new_tokens=budget,
             )
             for r in records
         ]

@@ -48,9 +48,7 @@ def build_filters(cfg: DictConfig, splits: Splits, teacher: Teacher, embedder) -
     if judge_cfg.enabled:
         if judge_cfg.judge == "teacher":
             template = PromptTemplate.load(judge_cfg.prompt, cfg.paths.get("prompts_dir"))
-            judge = TeacherJudge(
-                teacher, template, build_task(cfg.task).labels, int(judge_cfg.max_new_tokens)
-            )
+            judge = TeacherJudge(teacher, template, build_task(cfg.task), int(judge_cfg.max_new_tokens))
         elif judge_cfg.judge == "student":
             if not judge_cfg.get("student_run_dir"):
                 raise ConfigError(

@@ -6,6 +6,7 @@ the kind's functions; none of them names a dataset, a label word or a fallback a
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,10 +70,20 @@ class Task:
     )
     instruction: str = ""  # the task in one sentence: ReBase's instruction query (default: the description)
     span_of: str | None = None  # the input every answer is copied from (SQuAD: context); None: free text
+    # [min, max] characters of each field a teacher may write (inputs, reference, answer, rationale)
+    field_lengths: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def placeholder(self) -> str:
         return self.kind.placeholder
+
+    @property
+    def written_fields(self) -> tuple[str, ...]:
+        """Every field a teacher may write: the inputs, the reference, the answer (not a label: labels are an
+        enum) and a rationale."""
+        reference = (self.reference_field,) if self.reference_field else ()
+        answer = () if self.labels else (self.placeholder,)
+        return (*self.input_fields, *reference, *answer, "rationale")
 
     def validate(self, record: Record, where: str) -> Record:
         """Every input field present and non-empty, and a target this task accepts; DataError names the field."""
@@ -144,6 +155,23 @@ def _check_targets(targets: Any) -> dict[str, tuple[str, ...]]:
     return layouts
 
 
+def _check_field_lengths(lengths: Any, allowed: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """`task.field_lengths`: `{field: [min, max]}` characters, 0 <= min <= max, for fields of the task."""
+    checked: dict[str, tuple[int, int]] = {}
+    for name, bounds in dict(lengths or {}).items():
+        if name not in allowed:
+            raise ConfigError(
+                f"task.field_lengths.{name}: not a field a teacher writes here ({', '.join(allowed)})"
+            )
+        if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+            raise ConfigError(f"task.field_lengths.{name}={bounds!r} must be [min, max] characters")
+        low, high = (int(value) for value in bounds)
+        if not 0 <= low <= high or high < 1:
+            raise ConfigError(f"task.field_lengths.{name}={list(bounds)}: need 0 <= min <= max and max >= 1")
+        checked[str(name)] = (low, high)
+    return checked
+
+
 def build_task(cfg: Mapping[str, Any]) -> Task:
     """The Task of a `task` config block (conf/task/<name>.yaml), checked before any work starts."""
     from omegaconf import OmegaConf
@@ -196,6 +224,9 @@ def build_task(cfg: Mapping[str, Any]) -> Task:
         reference_field=cfg.get("reference_field"),
         instruction=str(cfg.get("instruction") or cfg.get("description") or f"{cfg['name']} examples"),
         span_of=span_of,
+    )
+    task = dataclasses.replace(
+        task, field_lengths=_check_field_lengths(cfg.get("field_lengths"), task.written_fields)
     )
     check_eval_mode(task, eval_mode)
     kind.check(task)

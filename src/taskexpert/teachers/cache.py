@@ -29,9 +29,11 @@ CREATE TABLE IF NOT EXISTS responses (
     request TEXT NOT NULL,     -- the canonical request identity (JSON), for inspection
     response TEXT NOT NULL,    -- the generated text, as returned by the backend
     seconds REAL NOT NULL,     -- how long the call took
-    created_at REAL NOT NULL   -- unix time of storage
+    created_at REAL NOT NULL,  -- unix time of storage
+    finish_reason TEXT         -- why generation ended: stop | length (cut at the token limit) | NULL (not reported)
 )
 """
+_FINISH_COLUMN = "finish_reason"  # added to caches written before it existed
 _QUERY_CHUNK = 500  # SQLite limits the number of bound parameters per statement
 
 
@@ -48,6 +50,7 @@ def canonical_json(payload: Any) -> str:
 class CachedResponse:
     text: str
     seconds: float
+    finish_reason: str | None = None
 
 
 class ResponseCache:
@@ -63,6 +66,9 @@ class ResponseCache:
             self._connection.execute("PRAGMA journal_mode=WAL")
             self._connection.execute("PRAGMA synchronous=FULL")
             self._connection.execute(_SCHEMA)
+            columns = {row[1] for row in self._connection.execute("PRAGMA table_info(responses)")}
+            if _FINISH_COLUMN not in columns:  # an older file: its answers keep a NULL (unknown) reason
+                self._connection.execute(f"ALTER TABLE responses ADD COLUMN {_FINISH_COLUMN} TEXT")
             version = self._connection.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
                 self._connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -87,22 +93,31 @@ class ResponseCache:
                 chunk = keys[start : start + _QUERY_CHUNK]
                 placeholders = ",".join("?" * len(chunk))
                 rows = self._connection.execute(
-                    f"SELECT key, response, seconds FROM responses WHERE key IN ({placeholders})", chunk
+                    f"SELECT key, response, seconds, finish_reason FROM responses WHERE key IN ({placeholders})",
+                    chunk,
                 )
-                for key, text, seconds in rows:
-                    found[key] = CachedResponse(text, seconds)
+                for key, text, seconds, finish_reason in rows:
+                    found[key] = CachedResponse(text, seconds, finish_reason)
         return found
 
     def get(self, key: str) -> CachedResponse | None:
         return self.get_many([key]).get(key)
 
-    def put(self, key: str, model: str, identity: dict[str, Any], text: str, seconds: float) -> str:
+    def put(
+        self,
+        key: str,
+        model: str,
+        identity: dict[str, Any],
+        text: str,
+        seconds: float,
+        finish_reason: str | None = None,
+    ) -> str:
         """Store and commit one response; returns the text stored for `key` (the first writer's)."""
         with self._lock:
             self._connection.execute(
-                "INSERT OR IGNORE INTO responses (key, model, request, response, seconds, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (key, model, canonical_json(identity), text, float(seconds), time.time()),
+                "INSERT OR IGNORE INTO responses "
+                "(key, model, request, response, seconds, created_at, finish_reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, model, canonical_json(identity), text, float(seconds), time.time(), finish_reason),
             )
             row = self._connection.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
         return row[0]

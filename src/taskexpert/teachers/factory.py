@@ -1,7 +1,8 @@
 """Build a Teacher from the config: the backend named by `teacher._target_`, the cache, the sampling.
 
-`teacher.structured` and `teacher.field_lengths` are the Teacher's (how answers are constrained), not the
-backend's: they are taken out before the backend class is instantiated with the other keys.
+`teacher.structured` and `teacher.length_bounds` are the Teacher's (how answers are constrained), not the
+backend's: they are taken out before the backend class is instantiated with the other keys. The bounds
+themselves are the task's (`task.field_lengths`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from taskexpert.teachers.cache import ResponseCache
 from taskexpert.teachers.sampling import Sampling
 from taskexpert.teachers.teacher import Teacher
 
-TEACHER_KEYS = ("structured", "field_lengths")  # keys of conf/teacher read by the Teacher, not the backend
+TEACHER_KEYS = ("structured", "length_bounds")  # keys of conf/teacher read by the Teacher, not the backend
 
 
 def build_backend(teacher_cfg: Any) -> Backend:
@@ -41,27 +42,18 @@ def build_backend(teacher_cfg: Any) -> Backend:
 def build_teacher(teacher_cfg: Any, sampling_cfg: Any, cache_path: str | Path) -> Teacher:
     """A ready Teacher; models load lazily on the first call the cache cannot answer."""
     settings = _plain(teacher_cfg)
-    lengths = settings.get("field_lengths") or {}
+    if "field_lengths" in settings:
+        raise ConfigError(
+            "teacher.field_lengths is no longer read: the bounds are the task's (task.field_lengths.<field>), "
+            "and teacher.length_bounds=false keeps them out of the schemas sent"
+        )
     return Teacher(
         build_backend(teacher_cfg),
         ResponseCache(cache_path),
         Sampling.from_config(sampling_cfg),
         structured=str(settings.get("structured", "auto")),
-        field_lengths=check_field_lengths(lengths),
+        length_bounds=bool(settings.get("length_bounds", True)),
     )
-
-
-def check_field_lengths(lengths: dict[str, Any]) -> dict[str, tuple[int, int]]:
-    """`{field: [min, max]}` characters, checked: 0 <= min <= max."""
-    checked = {}
-    for name, bounds in lengths.items():
-        if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
-            raise ConfigError(f"teacher.field_lengths.{name}={bounds!r} must be [min, max] characters")
-        low, high = (int(value) for value in bounds)
-        if not 0 <= low <= high:
-            raise ConfigError(f"teacher.field_lengths.{name}={bounds!r}: need 0 <= min <= max")
-        checked[name] = (low, high)
-    return checked
 
 
 def _without_teacher_keys(node: Any) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from taskexpert.errors import ConfigError
 from taskexpert.teachers.backends.base import SCHEMA_REFUSED, Backend, BackendCall
 from taskexpert.teachers.cache import ResponseCache, request_key
 from taskexpert.teachers.sampling import Sampling
+from taskexpert.teachers.token_budget import TokenMeter
 from taskexpert.teachers.types import TeacherRequest, TeacherResponse
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class TeacherStats:
     constrained: int = 0  # answers (new or cached) decoded under their request's schema
     schema_refusals: int = 0  # calls sent with a schema that the server refused (later ones are held back)
     fallback: int = 0  # requests with a schema asked again (or from the start) without it, after a refusal
+    truncated: int = 0  # answers (new or cached) cut at max_new_tokens (finish_reason length)
     structured: dict[str, Any] = field(default_factory=dict)  # how answers are constrained (Teacher fills it)
 
     def as_dict(self) -> dict[str, Any]:
@@ -60,6 +62,7 @@ class TeacherStats:
             "constrained": self.constrained,
             "schema_refusals": self.schema_refusals,
             "schema_fallback": self.fallback,
+            "truncated": self.truncated,
             "structured": dict(self.structured),
         }
 
@@ -81,7 +84,7 @@ class Teacher:
         cache: ResponseCache,
         sampling: Sampling,
         structured: str = "auto",
-        field_lengths: dict[str, Any] | None = None,
+        length_bounds: bool = True,
     ) -> None:
         if structured not in STRUCTURED_MODES:
             raise ConfigError(
@@ -91,7 +94,8 @@ class Teacher:
         self.cache = cache
         self.sampling = sampling
         self.structured = structured
-        self.field_lengths = dict(field_lengths or {})  # per answer field: [min, max] characters
+        self.length_bounds = length_bounds  # send the task's [min, max] characters in answer schemas
+        self._meter: TokenMeter | None = None
         self.stats = TeacherStats()
         self._refusal: str | None = None  # the server refused schemas: ask without them from now on
         self._describe_structured()
@@ -118,6 +122,12 @@ class Teacher:
                 "prompt-and-parse (counted in the stats), or a backend that supports JSON schemas"
             )
         return False
+
+    def token_meter(self) -> TokenMeter:
+        """What counts this teacher's tokens (its tokenizer, or UTF-8 bytes), asked of the backend once."""
+        if self._meter is None:
+            self._meter = self.backend.token_meter()
+        return self._meter
 
     @property
     def name(self) -> str:
@@ -176,8 +186,10 @@ class Teacher:
                     seconds=hit.seconds,
                     key=item.call.key,
                     constrained=item.constrained,
+                    finish_reason=hit.finish_reason,
                 )
                 self.stats.cache_hits += 1
+                self.stats.truncated += responses[index].truncated
                 self.stats.constrained += item.constrained
                 if on_response:
                     on_response(responses[index])
@@ -213,9 +225,15 @@ class Teacher:
                     continue
                 if result.text is not None:
                     stored = self.cache.put(
-                        result.key, self.backend.model, item.identity, result.text, result.seconds
+                        result.key,
+                        self.backend.model,
+                        item.identity,
+                        result.text,
+                        result.seconds,
+                        result.finish_reason,
                     )
                     self.stats.generated += 1
+                    self.stats.truncated += result.truncated * len(indices)
                     self.stats.constrained += item.constrained * len(indices)
                     response = TeacherResponse(
                         item.prefill + stored,
@@ -223,6 +241,7 @@ class Teacher:
                         key=result.key,
                         faults=result.faults,
                         constrained=item.constrained,
+                        finish_reason=result.finish_reason,
                     )
                 else:
                     self._record_failure(result.key, result.error or "failed", result.detail)

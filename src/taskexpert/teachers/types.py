@@ -66,7 +66,8 @@ class TeacherResponse:
     """The answer to one request. `text` includes the prefill when the backend continued it.
 
     A failed request has `text=None`, `error` = a short reason (`http_500`, `timeout`, ...) and `detail`.
-    `constrained` says the answer was generated under the request's JSON schema.
+    `constrained` says the answer was generated under the request's JSON schema; `finish_reason` is the
+    backend's (`length`: cut at max_new_tokens, kept in the cache with the answer).
     """
 
     text: str | None
@@ -77,7 +78,12 @@ class TeacherResponse:
     key: str = ""
     faults: list[str] = field(default_factory=list)  # transient faults met (and retried) on the way
     constrained: bool = False  # decoded under the request's JSON schema
+    finish_reason: str | None = None  # stop | length (cut at max_new_tokens) | None (not reported)
 
     @property
     def ok(self) -> bool:
         return self.text is not None
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskexpert.teachers.sampling import Sampling
+from taskexpert.teachers.token_budget import ByteMeter, TokenMeter
 
 SCHEMA_REFUSED = "schema_refused"  # BackendResult.error of a call whose server refused its JSON schema
+LENGTH = "length"  # finish reason of an answer cut at max_new_tokens (OpenAI's and vLLM's word for it)
+STOP = "stop"  # finish reason of an answer that ended on its own (end of text, a stop criterion)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,11 @@ class BackendResult:
     detail: str = ""
     seconds: float = 0.0
     faults: list[str] = field(default_factory=list)  # transient faults that were retried
+    finish_reason: str | None = None  # why generation ended: stop | length (cut at the token limit) | None
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == LENGTH
 
 
 class Backend(ABC):
@@ -65,6 +73,11 @@ class Backend(ABC):
     @abstractmethod
     def call_params(self, sampling: Sampling, sample_index: int) -> dict[str, Any]:
         """The sampling fields this backend sends for one sample; they enter the cache key."""
+
+    def token_meter(self) -> TokenMeter:
+        """What counts the tokens of an answer's text here: UTF-8 bytes (a bound on byte-level tokenizers)
+        unless the backend has the teacher's tokenizer."""
+        return ByteMeter()
 
     def schema_support(self) -> bool | None:
         """Can this backend constrain decoding to a JSON schema? None = not known until a server answers."""

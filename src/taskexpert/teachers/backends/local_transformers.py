@@ -18,12 +18,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from taskexpert.errors import ConfigError
-from taskexpert.teachers.backends.base import Backend, BackendCall, BackendResult
+from taskexpert.teachers.backends.base import LENGTH, STOP, Backend, BackendCall, BackendResult
 from taskexpert.teachers.grammar import GRAMMAR_LIBRARIES, grammar_engine, new_grammar_processor
 from taskexpert.teachers.json_text import closes_json_object
 from taskexpert.teachers.penalty import PENALTY_SCOPES, new_content_processor
 from taskexpert.teachers.row_sampling import SAMPLING_KWARGS, row_generators, row_seed, sampling_processors
 from taskexpert.teachers.sampling import Sampling, transformers_generate_kwargs
+from taskexpert.teachers.token_budget import TokenizerMeter
 from taskexpert.utils.hardware import inference_dtype
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,16 @@ class TransformersBackend(Backend):
 
     def schema_support(self) -> bool:
         return True
+
+    def token_meter(self) -> TokenizerMeter:
+        """The teacher's tokenizer; loaded alone (not the model) when nothing has been generated yet."""
+        if self._tokenizer is not None:
+            return TokenizerMeter(self._tokenizer)
+        from omegaconf import OmegaConf
+
+        from taskexpert.models.loading import load_tokenizer
+
+        return TokenizerMeter(load_tokenizer(OmegaConf.create(self.model_source)))
 
     def copy_params(self, sources: tuple[str, ...]) -> dict[str, Any]:
         if not (self.copy_ngram and sources):
@@ -261,13 +272,32 @@ class TransformersBackend(Backend):
             if hasattr(processor, "matchers"):  # the grammar mask: what constraining cost
                 self.grammar_seconds += processor.seconds
                 self.generated_tokens += processor.steps * len(batch)
+        end_ids = self._end_token_ids()
         for call, row in zip(batch, output[:, prompt_length:], strict=True):
-            yield BackendResult(call.key, tokenizer.decode(row, skip_special_tokens=True), seconds=seconds)
+            text = tokenizer.decode(row, skip_special_tokens=True)
+            reason = finish_reason(row.tolist(), end_ids, int(kwargs["max_new_tokens"]))
+            if reason == LENGTH and self.stop_after_json and closes_json_object(call.prefill + text):
+                reason = STOP  # the JSON criterion stopped it on the last allowed token
+            yield BackendResult(call.key, text, seconds=seconds, finish_reason=reason)
+
+    def _end_token_ids(self) -> set[int]:
+        """Tokens that end a row: end of text (the generation config may name several) and padding."""
+        ids = {self._tokenizer.eos_token_id, self._tokenizer.pad_token_id}
+        configured = getattr(getattr(self._model, "generation_config", None), "eos_token_id", None)
+        ids.update(configured if isinstance(configured, list) else [configured])
+        return {int(token) for token in ids if token is not None}
 
     def close(self) -> None:
         self._model = None
         self._tokenizer = None
         self._grammar = None
+
+
+def finish_reason(row: list[int], end_ids: set[int], max_new_tokens: int) -> str:
+    """`length` for a row that wrote all `max_new_tokens` tokens without ending, else `stop`."""
+    if any(token in end_ids for token in row) or len(row) < max_new_tokens:
+        return STOP
+    return LENGTH
 
 
 def _settings_without_seed(call: BackendCall) -> str:

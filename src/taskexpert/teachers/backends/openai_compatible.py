@@ -192,7 +192,11 @@ class OpenAICompatibleBackend(Backend):
                     model=self.model, messages=call.message_dicts(), extra_body=extra_body, **body
                 )
                 return BackendResult(
-                    call.key, _content(completion), seconds=time.perf_counter() - started, faults=faults
+                    call.key,
+                    _content(completion),
+                    seconds=time.perf_counter() - started,
+                    faults=faults,
+                    finish_reason=_finish_reason(completion),
                 )
             except openai.APITimeoutError:
                 reason, detail = "timeout", f"no answer within {self.timeout:g} s"
@@ -235,6 +239,12 @@ def _content(completion: Any) -> str:
     if not isinstance(content, str):
         raise MalformedResponse("the answer's choices[0].message.content is not text")
     return content
+
+
+def _finish_reason(completion: Any) -> str | None:
+    """`choices[0].finish_reason`: `length` when the answer was cut at max_tokens; None if not reported."""
+    reason = getattr(completion.choices[0], "finish_reason", None)
+    return str(reason) if reason else None
 
 
 def _error_text(error: Any) -> str:

@@ -10,6 +10,7 @@ that is what the installed vLLM has). vLLM picks its grammar backend (xgrammar o
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -17,7 +18,9 @@ from typing import Any
 from taskexpert.errors import ConfigError
 from taskexpert.teachers.backends.base import Backend, BackendCall, BackendResult
 from taskexpert.teachers.sampling import Sampling, vllm_sampling_kwargs
+from taskexpert.teachers.token_budget import ByteMeter, TokenizerMeter, TokenMeter
 
+log = logging.getLogger(__name__)
 INSTALL_HINT = (
     "teacher=vllm needs the optional vllm package and a GPU: `pip install vllm`. Without a GPU use "
     "teacher=hf (local transformers), or serve the model with `vllm serve` elsewhere and use teacher=openai"
@@ -80,6 +83,24 @@ class VLLMBackend(Backend):
     def schema_support(self) -> bool:
         return True
 
+    def token_meter(self) -> TokenMeter:
+        """The model's tokenizer (transformers, which vLLM depends on), without starting the engine; UTF-8
+        bytes when it cannot be loaded."""
+        try:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(
+                self.engine_args["model"],
+                revision=self.engine_args["revision"],
+                trust_remote_code=self.engine_args["trust_remote_code"],
+            )
+        except (ImportError, OSError, ValueError) as error:
+            log.warning(
+                "teacher %s: no tokenizer to measure answers (%s); counting UTF-8 bytes", self.model, error
+            )
+            return ByteMeter()
+        return TokenizerMeter(tokenizer)
+
     def schema_params(self, schema: dict[str, Any]) -> dict[str, Any]:
         # no free whitespace: a teacher could otherwise spend its budget between tokens of structure
         return {"structured_outputs": {"json": schema, "disable_any_whitespace": True}}
@@ -113,10 +134,18 @@ class VLLMBackend(Backend):
                 )
                 seconds = (time.perf_counter() - started) / len(chunk)
                 for call, output in zip(chunk, outputs, strict=True):
-                    yield BackendResult(call.key, output.outputs[0].text, seconds=seconds)
+                    yield completion_result(call.key, output, seconds)
 
     def close(self) -> None:
         self._engine = None
+
+
+def completion_result(key: str, output: Any, seconds: float) -> BackendResult:
+    """One `vllm.RequestOutput` as a result: its first completion's text and finish reason (`length` when
+    cut at max_tokens, `stop` at the end of text or a stop string; None while unfinished)."""
+    completion = output.outputs[0]
+    reason = getattr(completion, "finish_reason", None)
+    return BackendResult(key, completion.text, seconds=seconds, finish_reason=str(reason) if reason else None)
 
 
 def sampling_params(vllm: Any, params: dict[str, Any]) -> Any:
