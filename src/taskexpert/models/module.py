@@ -114,6 +114,15 @@ class QAModule(pl.LightningModule):
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
+    def configure_gradient_clipping(
+        self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None
+    ) -> None:
+        """Under FSDP the norm is the global one across shards (Lightning's FSDP precision has no norm clipping)."""
+        from taskexpert.training.fsdp import clip_sharded_gradients
+
+        if not clip_sharded_gradients(self, gradient_clip_val, gradient_clip_algorithm):
+            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep only what trains: an adapter checkpoint carries no base weights."""
         trainable = {name for name, p in self.named_parameters() if p.requires_grad}
