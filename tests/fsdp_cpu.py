@@ -9,6 +9,8 @@ real FSDP, Lightning strategy, torch.distributed.checkpoint and our code. The su
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 from unittest import mock
 
 import torch
@@ -28,3 +30,23 @@ class CPUFSDPStrategy(FSDPStrategy):
     def _setup_model(self, model):
         with mock.patch.object(FullyShardedDataParallel, "__init__", _init_on_cpu):
             return super()._setup_model(model)
+
+
+class InterruptedCPUFSDPStrategy(CPUFSDPStrategy):
+    """Also stands in for a preemption: every process dies at once (`os._exit`, no clean-up, as under SIGKILL)
+    when a training step would start at global step `exit_at_step`; and the first training step each run takes
+    is written to `first_step_file`, to tell a resumed run from one that started over."""
+
+    def __init__(self, *args, exit_at_step: int | None = None, first_step_file: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.exit_at_step, self.first_step_file = exit_at_step, first_step_file
+        self._first_step_seen = False
+
+    def training_step(self, *args, **kwargs):
+        step = self.lightning_module.trainer.global_step
+        if not self._first_step_seen and self.first_step_file and self.global_rank == 0:
+            Path(self.first_step_file).write_text(str(step))
+        self._first_step_seen = True
+        if self.exit_at_step is not None and step >= self.exit_at_step:
+            os._exit(137)
+        return super().training_step(*args, **kwargs)

@@ -3,6 +3,7 @@ after the fit on the fit's own sharding, and a full state dict gathered for the 
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -144,15 +145,34 @@ class FSDPStrategy(LightningFSDPStrategy):
         return {key.removeprefix(prefix): value for key, value in state.items() if key.startswith(prefix)}
 
 
-def exported_state_dict(trainer: Any, attribute: str = "model") -> dict[str, torch.Tensor] | None:
-    """Under FSDP, the full weights of the LightningModule's `attribute` for its `save_pretrained` (on rank 0;
-    every rank calls this). None when the module's own parameters are whole (one device, DDP)."""
+def unwrapped_twin(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> nn.Module:
+    """The same architecture (and adapter) as `model`, built on the meta device and given `state_dict`'s tensors:
+    a plain module tree whose `save_pretrained` writes what a one-device run writes (PEFT finds its adapter
+    weights by module names, which FSDP's wrappers change)."""
+    from peft import PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    is_peft = isinstance(model, PeftModel)
+    base = model.get_base_model() if is_peft else model
+    with torch.device("meta"):
+        twin = AutoModelForCausalLM.from_config(copy.deepcopy(base.config))
+    if is_peft:
+        twin = get_peft_model(twin, copy.deepcopy(model.peft_config["default"]), low_cpu_mem_usage=True)
+    twin.load_state_dict(state_dict, strict=True, assign=True)
+    return twin
+
+
+def exported_model(trainer: Any, model: nn.Module, attribute: str = "model") -> nn.Module | None:
+    """What to `save_pretrained` after training: `model` itself on one device or under DDP; under FSDP its
+    whole weights, gathered from every process onto the first, in an unwrapped twin (None on the other
+    processes). Every process calls this: the gather is collective."""
     strategy = trainer.strategy
     if not isinstance(strategy, LightningFSDPStrategy):
-        return None
+        return model
     if not isinstance(strategy, FSDPStrategy):
         raise TypeError(f"{type(strategy).__name__}: use taskexpert.training.fsdp.FSDPStrategy for FSDP runs")
-    return strategy.full_state_dict(prefix=f"{attribute}.")
+    state = strategy.full_state_dict(prefix=f"{attribute}.")
+    return None if state is None else unwrapped_twin(model, state)
 
 
 def clip_sharded_gradients(module: Any, clip_value: float | None, algorithm: str | None) -> bool:

@@ -31,7 +31,7 @@ from taskexpert.training.calibration_setup import EVAL_KEYS, prepare_calibration
 from taskexpert.training.checkpoint_files import resumable_checkpoint, save_checkpoint_atomically
 from taskexpert.training.config_logging import loggable_config
 from taskexpert.training.dry_run import dry_run
-from taskexpert.training.fsdp import exported_state_dict
+from taskexpert.training.fsdp import exported_model
 from taskexpert.training.last_checkpoint import LastCheckpoint
 from taskexpert.training.loggers import build_loggers, close_loggers
 from taskexpert.training.precision import RunPrecision, resolve_precision
@@ -235,10 +235,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics["precision"] = precision.name  # what `auto` chose on this machine
         for split_metrics in module.results.values():
             metrics.update(split_metrics)
-        full_weights = exported_state_dict(trainer)  # FSDP: gathered from every process onto rank 0
+        exported = exported_model(trainer, model)  # FSDP: the weights gathered from every process onto rank 0
         if trainer.is_global_zero:  # every process holds the same gathered results; one writes them
             export_dir = run_dir / "adapter" if cfg.peft is not None else run_dir / "model"
-            model.save_pretrained(export_dir, **({"state_dict": full_weights} if full_weights else {}))
+            exported.save_pretrained(export_dir)
             save_beside_adapter(module, export_dir)
             write_predictions(run_dir, module.predictions)
             write_metrics(run_dir, metrics)
