@@ -38,6 +38,28 @@ class DecoderLayerWrap:
         return "DecoderLayerWrap()"
 
 
+class EmptyOnDevice:
+    """FSDP `param_init_fn` for the processes that build the model on the meta device (see
+    `loads_on_first_process`): storage on this process's device, filled by `sync_module_states` from the first
+    process's loaded weights."""
+
+    def __call__(self, module: nn.Module) -> None:
+        device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else "cpu"
+        module.to_empty(device=device, recurse=False)
+
+    def __repr__(self) -> str:
+        return "EmptyOnDevice()"
+
+
+def loads_on_first_process(trainer_cfg: Any) -> bool:
+    """FSDP with `sync_module_states`: only the first process loads the weights (host memory: one copy, not one
+    per GPU); the others build the model on the meta device and receive the weights when FSDP wraps it."""
+    strategy = trainer_cfg.get("strategy")
+    if not hasattr(strategy, "get") or "fsdp" not in str(strategy.get("_target_", "")).lower():
+        return False
+    return bool(strategy.get("sync_module_states")) and strategy.get("param_init_fn") is not None
+
+
 def fsdp_unit_sizes(model: nn.Module, policy: Any | None) -> list[int]:
     """Parameters per FSDP unit the way FSDP's auto-wrap assigns them: each module the policy wraps owns its
     parameters that no wrapped descendant owns; the root unit owns the rest. Works on a meta-device model.
