@@ -31,7 +31,7 @@ from taskexpert.training.calibration_setup import EVAL_KEYS, prepare_calibration
 from taskexpert.training.checkpoint_files import resumable_checkpoint, save_checkpoint_atomically
 from taskexpert.training.config_logging import loggable_config
 from taskexpert.training.dry_run import dry_run
-from taskexpert.training.fsdp import exported_model
+from taskexpert.training.fsdp import exported_model, loads_on_first_process
 from taskexpert.training.last_checkpoint import LastCheckpoint
 from taskexpert.training.loggers import build_loggers, close_loggers
 from taskexpert.training.precision import RunPrecision, resolve_precision
@@ -143,11 +143,17 @@ def build_trainable_model(cfg: DictConfig, precision: RunPrecision):
     """The base model in the run's precision with its adapter (new, or `init_adapter`; under bf16-base its LoRA
     matmuls compute in bf16 from fp32 weights), the LoRA dropout mask of `model.lora_dropout_mask` and, if asked,
     compiled decoder blocks. Returns (model, tokenizer)."""
-    model, tokenizer = load_model_and_tokenizer(cfg.model, precision.weights_dtype, precision.attention)
+    # FSDP with sync_module_states: the first process alone loads the weights, the others get them from it
+    on_meta = loads_on_first_process(cfg.trainer) and rank_zero_only.rank != 0 and not cfg.get("init_adapter")
+    model, tokenizer = load_model_and_tokenizer(
+        cfg.model, precision.weights_dtype, precision.attention, on_meta
+    )
     if cfg.get("init_adapter"):
         model = load_adapter(model, cfg.init_adapter)
     else:
-        model = apply_adapter(model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")))
+        model = apply_adapter(
+            model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")), low_cpu_mem_usage=on_meta
+        )
     # bf16-base: fp32 LoRA weights, bf16 activations, no fp32 copies of whole activations
     if precision.name == "bf16-base" and lora_computes_in_base_dtype(cfg.model.get("lora_compute")):
         compute_lora_in_input_dtype(model)
