@@ -13,6 +13,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from taskexpert.errors import ConfigError
 from taskexpert.models.adapters import adapter_name, apply_adapter
 from taskexpert.models.sizing import GIB, DeviceShare, SizeEstimate, estimate_size, meta_model, per_device
 from taskexpert.training.fsdp import fsdp_unit_sizes, loads_on_first_process
@@ -21,6 +22,7 @@ from taskexpert.training.precision import resolve_precision
 # Host memory of one process besides model weights (Python, torch and CUDA libraries, tokenizer, data): a rough
 # planning figure for the SLURM memory request.
 PROCESS_HOST_GIB = 3.0
+MIN_MEMORY_REQUEST_GB = 32  # what the SLURM launcher asks for at least, whatever the estimate
 
 # FSDP sharding strategy -> (what divides the weights, what divides gradients and optimizer state):
 # "world" = every GPU of the run, "node" = the GPUs of one node (hybrid sharding replicates across nodes).
@@ -128,6 +130,23 @@ def host_memory_gib(size: SizeEstimate, layout: Layout, trainer_cfg: Any) -> flo
     return copies * size.weights_gib + layout.devices_per_node * PROCESS_HOST_GIB
 
 
+def memory_request_gb(host_gib: float) -> int:
+    return max(MIN_MEMORY_REQUEST_GB, math.ceil(host_gib))
+
+
+def host_memory_request(cfg: DictConfig) -> int:
+    """The SLURM launcher's `mem_gb` for this run: the dry run's host memory per node, at least the minimum (also
+    when the model cannot be sized without downloading it)."""
+    try:
+        precision = resolve_precision(cfg.trainer, cfg.model, cfg.peft)
+        size = estimate_size(
+            cfg.model, cfg.peft, cfg.data.batch_size, cfg.data.max_length, precision.weights_dtype
+        )
+    except ConfigError:
+        return MIN_MEMORY_REQUEST_GB
+    return memory_request_gb(host_memory_gib(size, layout_of(cfg.trainer), cfg.trainer))
+
+
 def _describe_share(layout: Layout, share: DeviceShare, batch: str, units: FSDPUnits | None = None) -> str:
     where = f"{layout.devices} GPUs ({layout.devices_per_node} devices x {layout.num_nodes} node{'s' if layout.num_nodes > 1 else ''})"
     parts = (
@@ -174,7 +193,9 @@ def dry_run(cfg: DictConfig) -> dict[str, float]:
         f"{size.gradients_and_optimizer_gib:.2f} + activations {size.activations_gib:.1f} ({batch})"
     )
     print(_describe_share(layout, share, batch, units))
-    print(f"  host memory per node, rough: {host:.1f} GiB (the SLURM launcher requests {math.ceil(host)} GB)")
+    print(
+        f"  host memory per node, rough: {host:.1f} GiB (hydra/launcher=slurm requests {memory_request_gb(host)} GB)"
+    )
     summary = {
         "params/total": size.total_parameters,
         "params/trainable": size.trainable_parameters,
