@@ -25,6 +25,13 @@ def first_set(*values: object) -> object:
     return next((value for value in values if value not in (None, "")), None)
 
 
+def host_memory_gb(*, _root_) -> int:
+    """The SLURM launcher's memory request: the dry run's host memory per node (training/dry_run.py)."""
+    from taskexpert.training.dry_run import host_memory_request
+
+    return host_memory_request(_root_)
+
+
 def help_text(config_name: str) -> str:
     """`python <entry>.py --help`: built from the config files' own comments (taskexpert.cli_help)."""
     from taskexpert.cli_help import help_text as build
@@ -38,3 +45,4 @@ def register() -> None:
     OmegaConf.register_new_resolver("taskexpert_if", if_else, replace=True)
     OmegaConf.register_new_resolver("taskexpert_first_set", first_set, replace=True)
     OmegaConf.register_new_resolver("taskexpert_help", help_text, replace=True)
+    OmegaConf.register_new_resolver("taskexpert_host_mem_gb", host_memory_gb, replace=True)

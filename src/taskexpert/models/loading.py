@@ -66,12 +66,15 @@ def _configured_attention(model_cfg: Any) -> str | None:
     return None if requested in (None, AUTO) else requested
 
 
-def load_model_and_tokenizer(model_cfg: Any, dtype: str | None = None, attention: str | None = None):
+def load_model_and_tokenizer(
+    model_cfg: Any, dtype: str | None = None, attention: str | None = None, on_meta: bool = False
+):
     """Returns (model, tokenizer). Safetensors are preferred and remote code is off unless the config allows it.
     `dtype` (a resolved precision's weight dtype) wins over `model.dtype`; a `model.dtype` of `auto` that nobody
     resolved loads float32, so callers that do not decide get the same numbers on every machine. `attention`
-    (a resolved precision's attention) wins over `model.attn_implementation`."""
-    from transformers import AutoModelForCausalLM
+    (a resolved precision's attention) wins over `model.attn_implementation`. `on_meta`: the architecture
+    alone, without storage or weights (FSDP's other processes, which receive the first one's weights)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     path = resolve_model_path(model_cfg)
     dtype_name = dtype or model_cfg.get("dtype") or "float32"
@@ -81,14 +84,27 @@ def load_model_and_tokenizer(model_cfg: Any, dtype: str | None = None, attention
     tokenizer = load_tokenizer(model_cfg, path)
     attention = attention or _configured_attention(model_cfg)
     cpu_attention.ensure_registered(attention)
-    model = AutoModelForCausalLM.from_pretrained(
-        path,
-        revision=model_cfg.get("revision"),
-        dtype=DTYPES[dtype_name],
-        trust_remote_code=bool(model_cfg.get("trust_remote_code", False)),
-        use_safetensors=model_cfg.get("use_safetensors"),
-        attn_implementation=attention,
-    )
+    trust_remote_code = bool(model_cfg.get("trust_remote_code", False))
+    if on_meta:
+        config = AutoConfig.from_pretrained(
+            path, revision=model_cfg.get("revision"), trust_remote_code=trust_remote_code
+        )
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(
+                config,
+                dtype=DTYPES[dtype_name],
+                trust_remote_code=trust_remote_code,
+                attn_implementation=attention,
+            )
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            path,
+            revision=model_cfg.get("revision"),
+            dtype=DTYPES[dtype_name],
+            trust_remote_code=trust_remote_code,
+            use_safetensors=model_cfg.get("use_safetensors"),
+            attn_implementation=attention,
+        )
     cpu_attention.fall_back_where_unimplemented(model)  # e.g. Gemma 2's softcapping, gpt-oss's sinks
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id

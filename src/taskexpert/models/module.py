@@ -114,9 +114,21 @@ class QAModule(pl.LightningModule):
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
+    def configure_gradient_clipping(
+        self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None
+    ) -> None:
+        """Under FSDP the norm is the global one across shards (Lightning's FSDP precision has no norm clipping)."""
+        from taskexpert.training.fsdp import clip_sharded_gradients
+
+        if not clip_sharded_gradients(self, gradient_clip_val, gradient_clip_algorithm):
+            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep only what trains: an adapter checkpoint carries no base weights."""
-        trainable = {name for name, p in self.named_parameters() if p.requires_grad}
+        """Keep only what trains: an adapter checkpoint carries no base weights. (Under FSDP parameter names
+        carry the wrappers' segments, which state-dict keys do not.)"""
+        from taskexpert.training.fsdp import state_dict_name
+
+        trainable = {state_dict_name(name) for name, p in self.named_parameters() if p.requires_grad}
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
 
     # --- evaluation -----------------------------------------------------------------------------------------

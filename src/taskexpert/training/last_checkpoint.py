@@ -9,6 +9,13 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Checkpoint
 from pytorch_lightning.trainer.states import TrainerFn
 
+from taskexpert.training.checkpoint_files import (
+    remove_checkpoint,
+    replace_checkpoint,
+    save_checkpoint_atomically,
+    save_fresh,
+)
+
 
 class LastCheckpoint(Checkpoint):
     """Writes `last.ckpt` after every validation of a fit and every `every_n_train_steps` optimizer steps.
@@ -19,6 +26,9 @@ class LastCheckpoint(Checkpoint):
     such a point, and a run killed during one would resume without its score (for picking the best checkpoint)
     and its log rows. Being a Checkpoint callback, it runs after the best-checkpoint callback, whose updated
     state it saves.
+
+    Checkpoints may be directories (FSDP's sharded ones): each is written under a fresh name and swapped in, and
+    only a step checkpoint this process wrote is promoted (one a killed run left behind may be incomplete).
     """
 
     def __init__(self, directory: str | os.PathLike, every_n_train_steps: int | None = None) -> None:
@@ -26,14 +36,16 @@ class LastCheckpoint(Checkpoint):
         self.pending = self.path.with_name("last.ckpt.next")
         self.every_n_train_steps = every_n_train_steps
         self._last_step_saved = -1
+        self._pending_written = False
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
         # With gradient accumulation several batches end at one step; only the one that stepped is saved.
         if not self.every_n_train_steps or step % self.every_n_train_steps or step == self._last_step_saved:
             return
-        trainer.save_checkpoint(self.pending)
+        save_fresh(trainer, self.pending)
         self._last_step_saved = step
+        self._pending_written = True
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module, batch, batch_idx) -> None:
         self._promote(trainer)
@@ -44,11 +56,16 @@ class LastCheckpoint(Checkpoint):
     def on_validation_end(self, trainer: pl.Trainer, pl_module) -> None:
         if trainer.state.fn != TrainerFn.FITTING or trainer.sanity_checking:
             return
-        trainer.save_checkpoint(self.path)
+        save_checkpoint_atomically(trainer, self.path)
         self._last_step_saved = trainer.global_step
         if trainer.is_global_zero:
-            self.pending.unlink(missing_ok=True)
+            remove_checkpoint(self.pending)
+        self._pending_written = False
 
     def _promote(self, trainer: pl.Trainer) -> None:
-        if trainer.is_global_zero and self.pending.is_file():
-            os.replace(self.pending, self.path)
+        if not self._pending_written:  # every process knows it alike, so all of them reach the barrier
+            return
+        if trainer.is_global_zero:
+            replace_checkpoint(self.pending, self.path)
+        self._pending_written = False
+        trainer.strategy.barrier("last checkpoint promoted")

@@ -28,8 +28,10 @@ from taskexpert.models.lora_dropout import choose_lora_dropout
 from taskexpert.models.module import EvalSettings, OptimizerSettings, QAModule
 from taskexpert.tasks import Task, build_task
 from taskexpert.training.calibration_setup import EVAL_KEYS, prepare_calibration, save_beside_adapter
+from taskexpert.training.checkpoint_files import resumable_checkpoint, save_checkpoint_atomically
 from taskexpert.training.config_logging import loggable_config
 from taskexpert.training.dry_run import dry_run
+from taskexpert.training.fsdp import exported_model, loads_on_first_process
 from taskexpert.training.last_checkpoint import LastCheckpoint
 from taskexpert.training.loggers import build_loggers, close_loggers
 from taskexpert.training.precision import RunPrecision, resolve_precision
@@ -88,8 +90,10 @@ def _known_warnings_silenced() -> Iterator[None]:
 
 def _resume_path(cfg: DictConfig, run_dir: Path) -> str | None:
     if cfg.ckpt_path == "last":
-        last = run_dir / "checkpoints" / "last.ckpt"
-        return str(last) if last.is_file() else None  # a fresh run starts from scratch
+        last = resumable_checkpoint(
+            run_dir / "checkpoints" / "last.ckpt"
+        )  # a file, or FSDP's sharded directory
+        return str(last) if last else None  # a fresh run starts from scratch
     return cfg.ckpt_path
 
 
@@ -139,11 +143,17 @@ def build_trainable_model(cfg: DictConfig, precision: RunPrecision):
     """The base model in the run's precision with its adapter (new, or `init_adapter`; under bf16-base its LoRA
     matmuls compute in bf16 from fp32 weights), the LoRA dropout mask of `model.lora_dropout_mask` and, if asked,
     compiled decoder blocks. Returns (model, tokenizer)."""
-    model, tokenizer = load_model_and_tokenizer(cfg.model, precision.weights_dtype, precision.attention)
+    # FSDP with sync_module_states: the first process alone loads the weights, the others get them from it
+    on_meta = loads_on_first_process(cfg.trainer) and rank_zero_only.rank != 0 and not cfg.get("init_adapter")
+    model, tokenizer = load_model_and_tokenizer(
+        cfg.model, precision.weights_dtype, precision.attention, on_meta
+    )
     if cfg.get("init_adapter"):
         model = load_adapter(model, cfg.init_adapter)
     else:
-        model = apply_adapter(model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")))
+        model = apply_adapter(
+            model, cfg.peft, bool(cfg.model.get("gradient_checkpointing")), low_cpu_mem_usage=on_meta
+        )
     # bf16-base: fp32 LoRA weights, bf16 activations, no fp32 copies of whole activations
     if precision.name == "bf16-base" and lora_computes_in_base_dtype(cfg.model.get("lora_compute")):
         compute_lora_in_input_dtype(model)
@@ -207,7 +217,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 write_metrics(run_dir, pruned_run_metrics(trainer, module.results, **measured))
             raise
         if cfg.checkpoint.enabled:  # the callback misses the final state when max_steps ends an epoch early
-            trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+            save_checkpoint_atomically(trainer, run_dir / "checkpoints" / "last.ckpt")
         best = "best" if cfg.checkpoint.enabled and trainer.checkpoint_callback.best_model_path else None
         prepare_calibration(cfg, module, datamodule.encoder, task.labels, trained=trainer.global_step > 0)
         with _known_warnings_silenced():
@@ -231,9 +241,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics["precision"] = precision.name  # what `auto` chose on this machine
         for split_metrics in module.results.values():
             metrics.update(split_metrics)
+        exported = exported_model(trainer, model)  # FSDP: the weights gathered from every process onto rank 0
         if trainer.is_global_zero:  # every process holds the same gathered results; one writes them
             export_dir = run_dir / "adapter" if cfg.peft is not None else run_dir / "model"
-            model.save_pretrained(export_dir)
+            exported.save_pretrained(export_dir)
             save_beside_adapter(module, export_dir)
             write_predictions(run_dir, module.predictions)
             write_metrics(run_dir, metrics)

@@ -18,6 +18,7 @@ from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 
+from taskexpert.training.checkpoint_files import metadata_file
 from taskexpert.utils.atomic import atomic_write_text
 
 
@@ -86,8 +87,11 @@ class TrainingRandomState(pl.Callback):
 
 def checkpoint_log_step(checkpoint_path: str | os.PathLike) -> int:
     """The logging step a checkpoint was saved at: CSV rows up to it belong to the run being resumed.
-    (Memory-mapped: the weights are not read.) A checkpoint without loop state keeps every row."""
-    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True, mmap=True)
+    (Memory-mapped: the weights are not read; of a sharded checkpoint directory, only its `meta.pt`.)
+    A checkpoint without loop state keeps every row."""
+    checkpoint = torch.load(
+        metadata_file(Path(checkpoint_path)), map_location="cpu", weights_only=True, mmap=True
+    )
     loop_state = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.state_dict", {})
     return int(loop_state.get("_batches_that_stepped", sys.maxsize))
 
