@@ -26,6 +26,7 @@ from taskexpert.augment.parsing import Rejection, parse_fields
 from taskexpert.records import Record
 from taskexpert.teachers.teacher import Teacher
 from taskexpert.teachers.types import TeacherResponse
+from taskexpert.utils.secrets import redact_text
 
 
 @dataclass
@@ -39,12 +40,14 @@ class RejectedItem:
     text: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """As the rejected-records files hold it: secrets in the detail (a server's error body) masked, and
+        in the teacher's text any secret this run knows."""
         return {
             "id": self.record_id,
             "parent_id": self.parent_id,
             "reason": self.reason,
-            "detail": self.detail,
-            "text": self.text,
+            "detail": redact_text(self.detail),
+            "text": None if self.text is None else redact_text(self.text, patterns=False),
         }
 
 

@@ -30,7 +30,7 @@ def write_outputs(
         "stats": run_dir / output_cfg.stats,
     }
     write_jsonl(records, paths["records"])
-    lines = (json.dumps(scrub(item.as_dict()), ensure_ascii=False) + "\n" for item in rejected)
+    lines = (json.dumps(item.as_dict(), ensure_ascii=False) + "\n" for item in rejected)  # masked in as_dict
     atomic_write_text(paths["rejected"], "".join(lines))
     atomic_write_json(paths["stats"], scrub(stats))
     return paths
