@@ -13,7 +13,8 @@ Three layers keep secrets out of what is written:
   them wherever they turn up, e.g. in a server's error body that echoes them;
 - patterns catch what no one told us: passwords inside URLs, secret-named query parameters, and
   `Bearer`/`Basic` credentials.
-Writers (logs, stats, W&B, the teacher cache, metrics and splits) pass what they write through `redact`.
+Writers pass what they write through `redact` (configs), `scrub` (stats, metrics, splits, predictions) or the
+`RedactingFilter` (logs); the teacher cache uses `mask_patterns` alone, so its keys do not depend on the process.
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ _SECRET_PAIRS = frozenset({("api", "key"), ("access", "key"), ("private", "key")
 # scheme://user:password@ ; the user part may be empty (redis://:password@host)
 _URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"]*):(?P<password>[^\s@'\"]+)@")
 _QUERY_PARAM = re.compile(r"(?P<head>[?&](?P<name>[A-Za-z0-9_.\-]+)=)(?P<value>[^&#\s'\"]*)")
-# `Bearer sk-...` / `Basic dXNl...`: a credential holds a digit or a symbol, so English ("Basic ideas") is spared
+# `Bearer sk-...` / `Basic dXNl...`: a credential holds a digit, a symbol or a capital after a small letter, so
+# English ("Basic ideas", "Bearer Bonds") is spared
 _CREDENTIAL = re.compile(
-    r"\b(?P<scheme>[Bb]earer|[Bb]asic)\s+(?=[A-Za-z0-9._~+/=\-]*[0-9._~+/=\-])[A-Za-z0-9._~+/=\-]{8,}"
+    r"\b(?P<scheme>[Bb]earer|[Bb]asic)\s+"
+    r"(?=[A-Za-z0-9._~+/=\-]*(?:[0-9._~+/=\-]|[a-z][A-Z]))[A-Za-z0-9._~+/=\-]{8,}"
 )
 SECRET_VARIABLE_PREFIXES = ("TASKEXPERT_URL_PASSWORD_", "TASKEXPERT_SECRET_")  # where moved secrets live
 MIN_REMEMBERED_LENGTH = 4  # shorter values would mask ordinary text; the patterns still catch them in URLs
