@@ -4,6 +4,7 @@ only, so swept values such as `peft.num_virtual_tokens` stay visible."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -17,11 +18,17 @@ from servers.postgres_server import PostgresServer, PostgresUnavailable
 
 from taskexpert.utils.secrets import (
     REDACTED,
+    RedactingFilter,
     env_override_problem,
+    forget_secrets,
     is_secret_key,
+    mask_patterns,
+    move_secrets_to_environment,
     move_url_passwords_to_environment,
     redact,
     redact_text,
+    remember_run_secrets,
+    scrub,
 )
 
 PLANTED = f"PLANTED{uuid.uuid4().hex[:12]}"  # the database password: must appear in no file
@@ -171,3 +178,75 @@ def test_command_line_checks_before_hydra():
         "x=1",
     ]
     assert environ == {"TASKEXPERT_URL_PASSWORD_1": "p%40ss"}
+
+
+@pytest.fixture
+def no_remembered_secrets():
+    forget_secrets()
+    yield
+    forget_secrets()
+
+
+def test_secret_named_values_on_the_command_line_move_to_the_environment(no_remembered_secrets):
+    environ: dict[str, str] = {}
+    moved = move_secrets_to_environment(
+        [
+            "+teacher.api_key=sk-one",
+            "++hub.hf_token='hf two'",
+            "teacher.api_key_env=OPENAI_API_KEY",  # a variable's name: stays
+            "peft.num_virtual_tokens=8",  # not a secret word: stays
+            "+db.password=${oc.env:DB_PASSWORD}",  # already a reference: stays
+            "~hub.token",
+            "hub.token=null",
+        ],
+        environ,
+    )
+    assert moved == [
+        "+teacher.api_key=${oc.env:TASKEXPERT_SECRET_1}",
+        "++hub.hf_token=${oc.env:TASKEXPERT_SECRET_2}",
+        "teacher.api_key_env=OPENAI_API_KEY",
+        "peft.num_virtual_tokens=8",
+        "+db.password=${oc.env:DB_PASSWORD}",
+        "~hub.token",
+        "hub.token=null",
+    ]
+    assert environ == {"TASKEXPERT_SECRET_1": "sk-one", "TASKEXPERT_SECRET_2": "hf two"}
+    assert redact_text("server said: bad key sk-one") == "server said: bad key ***"  # remembered
+
+
+def test_a_run_remembers_the_secrets_its_config_reaches(no_remembered_secrets):
+    """A job started elsewhere (a SLURM node) finds the moved values in its environment; the variable named by
+    a secret `*_env` key and URL passwords come from the config."""
+    environ = {"TASKEXPERT_SECRET_1": "moved-value", "MY_KEY": "sk-from-env", "HOME": "/home/someone"}
+    config = {
+        "teacher": {"base_url": "http://u:url-pass@h/v1", "api_key_env": "MY_KEY", "model": "m"},
+        "paths": {"home_env": "HOME"},  # not a secret's variable
+    }
+    remember_run_secrets(config, environ)
+    echoed = "moved-value sk-from-env url-pass /home/someone m"
+    assert redact_text(echoed) == "*** *** *** /home/someone m"
+
+
+def test_credentials_are_masked_but_english_is_not():
+    assert mask_patterns("Authorization: Bearer sk-abc123def") == "Authorization: Bearer ***"
+    assert mask_patterns('{"authorization": "Basic dXNlcjpwYXNz="}') == '{"authorization": "Basic ***"}'
+    assert mask_patterns("Basic dXNlcjpwYXNz") == "Basic ***"  # base64 of user:pass, letters only
+    assert mask_patterns("Basic understanding of Bearer Bonds") == "Basic understanding of Bearer Bonds"
+    assert scrub({"token_f1": "see https://h/x?api_key=k9&n=2", "n": 3}) == {
+        "token_f1": "see https://h/x?api_key=***&n=2",  # data keys stay, values are masked
+        "n": 3,
+    }
+
+
+def test_log_records_are_masked_arguments_and_traceback_included(no_remembered_secrets):
+    remember_run_secrets({"hub": {"token": "hf-remembered"}}, {})
+    try:
+        raise RuntimeError("failed with hf-remembered")
+    except RuntimeError:
+        import sys
+
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "call to %s: %s", None, sys.exc_info())
+    record.args = ("http://u:pw1234@h/v1", "Bearer sk-123456789")
+    assert RedactingFilter().filter(record)
+    assert record.getMessage() == "call to http://u:***@h/v1: Bearer ***"
+    assert "hf-remembered" not in record.exc_text and "failed with ***" in record.exc_text

@@ -10,6 +10,8 @@ from omegaconf import DictConfig
 from taskexpert.config_checks import check_job
 from taskexpert.console import apply_console_settings
 from taskexpert.errors import TaskExpertError
+from taskexpert.training.config_logging import remember_config_secrets
+from taskexpert.utils.secrets import redact_text
 
 log = logging.getLogger("taskexpert")
 
@@ -19,6 +21,7 @@ def run_training(cfg: DictConfig) -> float | None:
     from taskexpert.training.pipeline import train
 
     apply_console_settings(bool(cfg.get("verbose")))  # again here: a sweep's job may run in another process
+    remember_config_secrets(cfg)  # before anything is logged: redaction then knows this job's secrets
     try:
         check_job(cfg)  # the accelerator and input files, on the machine that runs the job
         metrics = train(cfg)
@@ -26,7 +29,7 @@ def run_training(cfg: DictConfig) -> float | None:
         log.error("%s", error, extra={"file_only": True})  # the console gets the line below
         if _in_multirun():  # fail this job only: the sweeper records it and the study goes on
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {redact_text(str(error))}", file=sys.stderr)
         raise SystemExit(2) from None
     if cfg.get("dry_run"):
         return None
@@ -59,17 +62,26 @@ def _in_multirun() -> bool:
 def prepare_command_line(argv: list[str], conf_dir: str) -> list[str]:
     """The command line as Hydra should see it, checked before Hydra writes any file: `group=null` becomes
     `~group`; an `*_env` override whose value is not a variable's name ends the run with one line (the value,
-    likely a pasted secret, is not repeated); a password inside a URL moves into the environment."""
+    likely a pasted secret, is not repeated); a password inside a URL and the value of a secret-named key
+    (`+teacher.api_key=...`) move into the environment, so Hydra's overrides.yaml, hydra.yaml and config.yaml
+    and W&B's copy of the command line hold `${oc.env:...}` references only."""
     import os
 
-    from taskexpert.utils.secrets import env_override_problem, move_url_passwords_to_environment
+    from taskexpert.utils.secrets import (
+        env_override_problem,
+        move_secrets_to_environment,
+        move_url_passwords_to_environment,
+    )
 
     for argument in argv[1:]:
         problem = env_override_problem(argument)
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             raise SystemExit(2)
-    return move_url_passwords_to_environment(null_group_overrides_to_deletions(argv, conf_dir), os.environ)
+    arguments = move_url_passwords_to_environment(
+        null_group_overrides_to_deletions(argv, conf_dir), os.environ
+    )
+    return [arguments[0], *move_secrets_to_environment(arguments[1:], os.environ)]
 
 
 def null_group_overrides_to_deletions(argv: list[str], conf_dir: str) -> list[str]:

@@ -6,7 +6,9 @@ Answers are deterministic: the same messages and seed give the same text. A faul
 ok, http_500, http_503, http_429 (Retry-After: 1), http_400, hang (sleeps past the client's timeout, then
 answers), not_json (200 with an HTML body), missing_choices (200 JSON without choices), missing_fields
 (200 with an answer whose JSON lacks the label), length (200 with the answer cut in half and
-`finish_reason: "length"`, as a server reports an answer stopped at max_tokens), always_500 (every attempt). The server counts every
+`finish_reason: "length"`, as a server reports an answer stopped at max_tokens), always_500 (every attempt),
+echo_credentials (401 whose body repeats the Authorization header, the password it carries and the request's
+query string, as careless servers do). The server counts every
 request, stops itself after `lifetime` seconds, and is bounded to `max_requests` answers.
 
 `response_format` says what it does with a request's `response_format` (a JSON schema): `ignore` (the
@@ -180,6 +182,8 @@ class FaultServer:
                         }
                     }
                     self._send(400, json.dumps(refusal).encode(), "application/json")
+                elif action == "echo_credentials":
+                    self._send(401, json.dumps(_credentials_echo(self)).encode(), "application/json")
                 elif action in ("http_500", "http_503", "http_400"):
                     self._send(int(action[-3:]), error, "application/json")
                 elif action == "http_429":
@@ -222,6 +226,21 @@ def answer_following_schema(text: str, response_format: dict[str, Any]) -> str:
         value = value.ljust(rule.get("minLength", 0), ".")
         answer[name] = value[: rule.get("maxLength", len(value))]
     return json.dumps(answer)
+
+
+def _credentials_echo(handler: BaseHTTPRequestHandler) -> dict[str, Any]:
+    """An error body that gives back every credential the request carried, in plain text."""
+    import base64
+
+    authorization = handler.headers.get("Authorization") or ""
+    scheme, _, credentials = authorization.partition(" ")
+    password = ""
+    if scheme.lower() == "basic":
+        password = base64.b64decode(credentials).decode("utf-8", "replace").partition(":")[2]
+    message = f"invalid credentials: Authorization: {authorization}; password {password}; path {handler.path}"
+    return {
+        "error": {"message": message, "type": "auth", "authorization": authorization, "password": password}
+    }
 
 
 def _user_text(body: dict[str, Any]) -> str:

@@ -13,6 +13,8 @@ from omegaconf import DictConfig
 
 from taskexpert.console import apply_console_settings
 from taskexpert.errors import TaskExpertError
+from taskexpert.training.config_logging import remember_config_secrets
+from taskexpert.utils.secrets import redact_text
 
 log = logging.getLogger("taskexpert")
 
@@ -26,11 +28,12 @@ def run_augmentation(cfg: DictConfig) -> float:
     from taskexpert.augment.pipeline import augment
 
     apply_console_settings(bool(cfg.get("verbose")))
+    remember_config_secrets(cfg)  # before anything is logged: redaction then knows this run's secrets
     try:
         stats = augment(cfg)
     except TaskExpertError as error:
         log.error("%s", error, extra={"file_only": True})  # the console gets the line below
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {redact_text(str(error))}", file=sys.stderr)
         raise SystemExit(2) from None
     reason = teacher_failure_reason(stats, Path(cfg.paths.run_dir) / cfg.output.stats)
     if reason:

@@ -31,6 +31,7 @@ from taskexpert.records import Record
 from taskexpert.teachers.teacher import Teacher
 from taskexpert.teachers.token_budget import TokenRates, fit_lengths, measure_rates
 from taskexpert.teachers.types import TeacherResponse
+from taskexpert.utils.secrets import redact_text
 
 
 @dataclass
@@ -44,12 +45,14 @@ class RejectedItem:
     text: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """As the rejected-records files hold it: secrets in the detail (a server's error body) masked, and
+        in the teacher's text any secret this run knows."""
         return {
             "id": self.record_id,
             "parent_id": self.parent_id,
             "reason": self.reason,
-            "detail": self.detail,
-            "text": self.text,
+            "detail": redact_text(self.detail),
+            "text": None if self.text is None else redact_text(self.text, patterns=False),
         }
 
 

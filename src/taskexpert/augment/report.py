@@ -12,6 +12,7 @@ from rich.table import Table
 from taskexpert.augment.generation import RejectedItem
 from taskexpert.records import Record, write_jsonl
 from taskexpert.utils.atomic import atomic_write_json, atomic_write_text
+from taskexpert.utils.secrets import scrub
 
 
 def write_outputs(
@@ -21,16 +22,17 @@ def write_outputs(
     stats: dict[str, Any],
     rejected: list[RejectedItem],
 ) -> dict[str, Path]:
-    """Each file appears complete or not at all; the stats file is written last."""
+    """Each file appears complete or not at all; the stats file is written last. Stats and rejections carry
+    servers' error bodies and the teacher's URL: secrets in them are masked (taskexpert.utils.secrets)."""
     paths = {
         "records": run_dir / output_cfg.records,
         "rejected": run_dir / output_cfg.rejected,
         "stats": run_dir / output_cfg.stats,
     }
     write_jsonl(records, paths["records"])
-    lines = (json.dumps(item.as_dict(), ensure_ascii=False) + "\n" for item in rejected)
+    lines = (json.dumps(item.as_dict(), ensure_ascii=False) + "\n" for item in rejected)  # masked in as_dict
     atomic_write_text(paths["rejected"], "".join(lines))
-    atomic_write_json(paths["stats"], stats)
+    atomic_write_json(paths["stats"], scrub(stats))
     return paths
 
 
@@ -80,7 +82,7 @@ def flatten(stats: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def log_to_wandb(wandb_cfg: Any, config: dict[str, Any], stats: dict[str, Any], run_dir: Path) -> None:
-    """One W&B run per augmentation: the redacted config and the stats as its summary."""
+    """One W&B run per augmentation: the redacted config and the stats (secrets masked) as its summary."""
     import wandb
 
     run = wandb.init(
@@ -94,6 +96,6 @@ def log_to_wandb(wandb_cfg: Any, config: dict[str, Any], stats: dict[str, Any], 
         reinit="finish_previous",
     )
     try:
-        run.summary.update(flatten({key: value for key, value in stats.items() if key != "failures"}))
+        run.summary.update(scrub(flatten({key: value for key, value in stats.items() if key != "failures"})))
     finally:
         wandb.finish()

@@ -1,7 +1,8 @@
 """The teacher cache: every answer stored in SQLite the moment it arrives, so nothing is paid for twice.
 
 Key: SHA-256 of the canonical JSON of (backend kind, model, cache tag, effective sampling parameters,
-messages, sample index). Each response is committed on its own (WAL journal, synchronous=FULL), so a
+messages, sample index), with credentials masked (`storable_identity`), which is also what the `request`
+column holds. Each response is committed on its own (WAL journal, synchronous=FULL), so a
 run killed at any moment, even with SIGKILL, keeps every answer received before the kill. Several
 processes may share one cache file; the first answer stored for a key wins and later writers read it
 back, so concurrent runs agree. Failures are never cached: a re-run retries them.
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from taskexpert.errors import ConfigError
+from taskexpert.utils.secrets import redact
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -37,9 +39,19 @@ _FINISH_COLUMN = "finish_reason"  # added to caches written before it existed
 _QUERY_CHUNK = 500  # SQLite limits the number of bound parameters per statement
 
 
+def storable_identity(identity: dict[str, Any]) -> dict[str, Any]:
+    """The identity without credentials: a password inside the server's URL, secret-named query parameters and
+    the values of secret-named keys masked; the messages (the user's data) as they are. A credential does not
+    change the answers, so a rotated password keeps its cache; the rest of the URL (scheme, host, port, path)
+    stays and tells servers apart. Masking depends on the identity alone, never on what a process remembers, so
+    keys are stable, and a key never hashes a password that a dictionary attack on the file could recover."""
+    masked = redact({name: value for name, value in identity.items() if name != "messages"}, remembered=False)
+    return {**masked, "messages": identity["messages"]} if "messages" in identity else masked
+
+
 def request_key(identity: dict[str, Any]) -> str:
-    """A stable key for a request identity (any JSON-serialisable dict)."""
-    return hashlib.sha256(canonical_json(identity).encode("utf-8")).hexdigest()
+    """A stable key for a request identity (any JSON-serialisable dict); credentials do not count."""
+    return hashlib.sha256(canonical_json(storable_identity(identity)).encode("utf-8")).hexdigest()
 
 
 def canonical_json(payload: Any) -> str:
@@ -117,7 +129,15 @@ class ResponseCache:
             self._connection.execute(
                 "INSERT OR IGNORE INTO responses "
                 "(key, model, request, response, seconds, created_at, finish_reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, model, canonical_json(identity), text, float(seconds), time.time(), finish_reason),
+                (
+                    key,
+                    model,
+                    canonical_json(storable_identity(identity)),
+                    text,
+                    float(seconds),
+                    time.time(),
+                    finish_reason,
+                ),
             )
             row = self._connection.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
         return row[0]

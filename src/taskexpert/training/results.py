@@ -12,6 +12,7 @@ from rich.table import Table
 from taskexpert.data.splits import Splits
 from taskexpert.tasks.task import Task
 from taskexpert.utils.atomic import atomic_write_json, atomic_write_text
+from taskexpert.utils.secrets import scrub
 
 
 def sweep_metric_name(optimized_metric: str, metrics: dict[str, Any]) -> str:
@@ -30,12 +31,12 @@ def sweep_metric_name(optimized_metric: str, metrics: dict[str, Any]) -> str:
 
 
 def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> Path:
-    return atomic_write_json(run_dir / "metrics.json", metrics)
+    return atomic_write_json(run_dir / "metrics.json", scrub(metrics))
 
 
 def write_predictions(run_dir: Path, predictions: dict[str, list[dict[str, Any]]]) -> Path:
-    lines = [
-        json.dumps({"split": split, **row}, ensure_ascii=False)
+    lines = [  # a remembered secret is masked; URLs and tokens the model wrote stay as written
+        json.dumps(scrub({"split": split, **row}, patterns=False), ensure_ascii=False)
         for split, rows in predictions.items()
         for row in rows
     ]
@@ -44,7 +45,7 @@ def write_predictions(run_dir: Path, predictions: dict[str, list[dict[str, Any]]
 
 def write_splits(run_dir: Path, splits: Splits) -> Path:
     """The ids of each split, and how they were drawn (`settings`: reader, split, limits, extra files)."""
-    return atomic_write_json(run_dir / "splits.json", {**splits.ids(), "settings": splits.settings})
+    return atomic_write_json(run_dir / "splits.json", scrub({**splits.ids(), "settings": splits.settings}))
 
 
 def results_table(metrics: dict[str, Any], title: str, task: Task) -> Table:

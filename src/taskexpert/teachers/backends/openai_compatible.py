@@ -33,6 +33,7 @@ from taskexpert.errors import ConfigError
 from taskexpert.teachers.backends.base import SCHEMA_REFUSED, Backend, BackendCall, BackendResult
 from taskexpert.teachers.backends.retry import RETRYABLE_STATUS, RetryPolicy, retry_after_seconds
 from taskexpert.teachers.sampling import Sampling, openai_sampling_fields
+from taskexpert.utils.secrets import redact_text, remember_secret, url_password
 
 log = logging.getLogger(__name__)
 NO_KEY = "no-key"  # what the client sends when the server needs no key (api_key_env: null)
@@ -78,6 +79,7 @@ class OpenAICompatibleBackend(Backend):
                 "not the key: export the key in a variable and name that variable"
             )
         self.base_url = base_url
+        remember_secret(url_password(base_url))  # masked wherever it turns up, e.g. echoed in an error body
         self.api_key_env = api_key_env
         self.timeout = float(timeout)
         self.max_concurrency = max_concurrency
@@ -129,6 +131,7 @@ class OpenAICompatibleBackend(Backend):
                 f"teacher.api_key_env names {self.api_key_env}, which is not set: export {self.api_key_env}=... "
                 "(or teacher.api_key_env=null for a server that needs no key)"
             )
+        remember_secret(key)
         return key
 
     def client(self):
@@ -201,7 +204,7 @@ class OpenAICompatibleBackend(Backend):
             except openai.APITimeoutError:
                 reason, detail = "timeout", f"no answer within {self.timeout:g} s"
             except openai.APIConnectionError as error:
-                reason, detail = "connection", str(error)
+                reason, detail = "connection", redact_text(str(error))
             except openai.APIStatusError as error:
                 reason, detail = f"http_{error.status_code}", _error_text(error)
                 refusal = 400 <= error.status_code < 500 and error.status_code not in RETRYABLE_STATUS
@@ -248,9 +251,10 @@ def _finish_reason(completion: Any) -> str | None:
 
 
 def _error_text(error: Any) -> str:
-    """The client's message plus the server's body, which often says what was wrong (e.g. the 422 field)."""
+    """The client's message plus the server's body, which often says what was wrong (e.g. the 422 field).
+    Secrets are masked: a server may echo the key, the Authorization header or the URL's password."""
     message = getattr(error, "message", "") or str(error)
     body = getattr(error, "body", None)
     if body is not None and str(body) not in message:
         message = f"{message}: {json.dumps(body, ensure_ascii=False, default=str)}"
-    return message[:500]
+    return redact_text(message)[:500]
