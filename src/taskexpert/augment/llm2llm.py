@@ -11,7 +11,6 @@ started again in the same run directory, continues where it stopped (see llm2llm
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import time
@@ -20,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 from taskexpert.augment.contamination import write_guard_meta
 from taskexpert.augment.dedup import Deduplicator
 from taskexpert.augment.generation import GenerationResult, generate_records
 from taskexpert.augment.jobs import GenerationJob, quoted, task_placeholders, task_values
+from taskexpert.augment.llm2llm_ranks import clear_stopped, follow_llm2llm, follower_rank, write_stopped
 from taskexpert.augment.llm2llm_state import (
     added_path,
     current_extra,
@@ -36,10 +36,9 @@ from taskexpert.augment.llm2llm_state import (
     load_history,
     read_train_predictions,
     save_history,
-    training_finished,
     write_final_outputs,
-    write_if_changed,
 )
+from taskexpert.augment.llm2llm_student import train_student, training_files, write_training_data
 from taskexpert.augment.prompts import PromptTemplate
 from taskexpert.augment.shared import build_filters
 from taskexpert.augment.task_fields import TaskFields
@@ -149,20 +148,6 @@ def wrong_examples(
     return wrong
 
 
-def iteration_config(
-    cfg: DictConfig, run_dir: Path, extra_files: list[str], init_adapter: str | None
-) -> DictConfig:
-    """The training config of one iteration: its own run directory, the current data, the train split scored."""
-    iteration_cfg = copy.deepcopy(cfg)
-    with open_dict(iteration_cfg):
-        iteration_cfg.paths.run_dir = str(run_dir)
-        iteration_cfg.data.extra_train = extra_files
-        iteration_cfg.eval.train = True
-        iteration_cfg.trainer.limit_test_batches = None  # every training example must be scored
-        iteration_cfg.init_adapter = init_adapter
-    return iteration_cfg
-
-
 def _train_iteration(
     cfg: DictConfig,
     run_dir: Path,
@@ -172,23 +157,10 @@ def _train_iteration(
     settings: dict[str, Any],
     splits: Splits,
 ) -> tuple[dict[str, Any], float]:
-    """Train (or find the finished training of) iteration `iteration`; (metrics, seconds spent)."""
-    from taskexpert.training.pipeline import train
-
-    directory = iteration_dir(run_dir, iteration)
-    directory.mkdir(parents=True, exist_ok=True)
-    extra_files = list(user_extra)
-    if extra:
-        extra_files.append(str(write_if_changed(directory / "train_extra.jsonl", extra)))
-        write_guard_meta(cfg, splits, extra_files[-1], len(extra))
-    if training_finished(run_dir, iteration):
-        return json.loads((directory / "metrics.json").read_text(encoding="utf-8")), 0.0
-    init_adapter = None
-    if not settings["from_scratch"] and iteration > 1:
-        init_adapter = str(iteration_dir(run_dir, iteration - 1) / "adapter")
-    started = time.perf_counter()
-    metrics = train(iteration_config(cfg, directory, extra_files, init_adapter))
-    return metrics, time.perf_counter() - started
+    """Write iteration `iteration`'s training data, then train its student (or find its finished training)."""
+    write_training_data(cfg, splits, run_dir, iteration, extra)
+    files = training_files(run_dir, iteration, user_extra, extra)
+    return train_student(cfg, run_dir, iteration, files, settings["from_scratch"])
 
 
 def _generate(
@@ -229,6 +201,7 @@ class Loop:
         """Train, find the errors, generate, and write the iteration's files; its history entry."""
         seeds, accumulate = self.seed_splits.train, self.settings["accumulate"]
         extra = current_extra(self.added, accumulate)
+        self.teacher.release()  # the student may train on the teacher's GPU: free it (it reloads when asked)
         metrics, train_seconds = _train_iteration(
             self.cfg, self.run_dir, iteration, self.user_extra, extra, self.settings, self.seed_splits
         )
@@ -268,6 +241,11 @@ def run_llm2llm(cfg: DictConfig) -> dict[str, Any]:
     seed_splits = load_splits(
         cfg.data, build_task(cfg.task)
     )  # seeds: the training split (with any data.extra_train of yours)
+    user_extra = [str(path) for path in cfg.data.get("extra_train") or []]
+    rank = follower_rank()
+    if rank:  # a second process of a multi-process student: the first one runs the loop
+        return follow_llm2llm(cfg, settings, run_dir, user_extra, rank)
+    clear_stopped(run_dir)
     history = load_history(run_dir, settings)[: settings["iterations"]]
     if history:
         log.info("llm2llm: %d of %d iterations done in %s", len(history), settings["iterations"], run_dir)
@@ -275,9 +253,10 @@ def run_llm2llm(cfg: DictConfig) -> dict[str, Any]:
     embedder = SentenceEmbedder() if dedup.enabled and dedup.near == "embedding" else None
     teacher = build_teacher(cfg.teacher, cfg.sampling, cfg.cache.path)
     loop = Loop(
-        cfg, settings, run_dir, seed_splits, [str(path) for path in cfg.data.get("extra_train") or []],
-        teacher, template, embedder, load_added(run_dir, len(history)),
+        cfg, settings, run_dir, seed_splits, user_extra, teacher, template, embedder,
+        load_added(run_dir, len(history)),
     )  # fmt: skip
+    iteration = len(history) + 1
     try:
         for iteration in range(len(history) + 1, settings["iterations"] + 1):
             entry = loop.run_iteration(iteration)
@@ -287,6 +266,9 @@ def run_llm2llm(cfg: DictConfig) -> dict[str, Any]:
                 "llm2llm iteration %d: seed accuracy %.3f, %d wrong, %d added",
                 iteration, entry["seed_train_acc"], entry["wrong"], entry["added"],
             )  # fmt: skip
+    except BaseException as error:  # followers waiting for this iteration's files stop too
+        write_stopped(run_dir, iteration, error)
+        raise
     finally:
         teacher.close()
         teacher.cache.close()

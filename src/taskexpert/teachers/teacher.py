@@ -267,5 +267,22 @@ class Teacher:
             self.stats.failures.append({"key": key, "reason": reason, "detail": detail[:500]})
         log.warning("teacher call %s failed: %s %s", key[:12], reason, detail[:200])
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Drop the backend's model and return its memory (the GPU's too) until a call the cache cannot answer
+        loads it again: LLM2LLM trains its student on the same device between two rounds of teacher calls."""
         self.backend.close()
+        free_device_memory()
+
+    def close(self) -> None:
+        self.release()
+
+
+def free_device_memory() -> None:
+    """Collect what a dropped model left behind and hand CUDA's cached blocks back to the device."""
+    import gc
+    import sys
+
+    gc.collect()
+    torch = sys.modules.get("torch")  # a teacher that never imported torch has nothing on a GPU
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()

@@ -137,7 +137,23 @@ class VLLMBackend(Backend):
                     yield completion_result(call.key, output, seconds)
 
     def close(self) -> None:
-        self._engine = None
+        """Shut the engine down (its engine-core process exits and its GPU memory with it), then drop it."""
+        engine, self._engine = self._engine, None
+        if engine is None:
+            return
+        shutdown = getattr(engine, "shutdown", None)  # LLM.shutdown in newer vLLM
+        if shutdown is None:  # older vLLM: the V1 engine core has the shutdown
+            shutdown = getattr(
+                getattr(getattr(engine, "llm_engine", None), "engine_core", None), "shutdown", None
+            )
+        if callable(shutdown):
+            shutdown()
+        del engine
+        try:  # an in-process executor's model-parallel groups (the process group itself is left alone)
+            from vllm.distributed.parallel_state import destroy_model_parallel
+        except ImportError:
+            return
+        destroy_model_parallel()
 
 
 def completion_result(key: str, output: Any, seconds: float) -> BackendResult:
