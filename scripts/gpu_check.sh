@@ -48,9 +48,11 @@ expect_value() {  # expect_value FILE KEY WANTED
   [ "$got" = "$3" ] || fail "$1: $2 is $got, expected $3"
   echo "ok: $2 = $got"
 }
+# a complete checkpoint: a file, or a sharded directory whose meta.pt (written last) is in place
+ckpt_complete() { [ -f "$1" ] || [ -f "$1/meta.pt" ]; }
 train() { local dir=$1; shift; "$PYTHON" train.py "$@" "hydra.run.dir=$dir"; }
 augment() { local dir=$1; shift; "$PYTHON" augment.py "$@" "hydra.run.dir=$dir"; }
-export -f fail json_value expect_value train augment
+export -f fail json_value expect_value ckpt_complete train augment
 
 # ---- the steps (each runs in its own shell under `timeout`; its run directory is $RESULTS/<step>) -------------
 step_environment() {
@@ -89,10 +91,10 @@ step_fsdp_kill_resume() {
   setsid "$PYTHON" train.py "${args[@]}" >"$1.first_run.log" 2>&1 &
   local first=$! waited=0
   trap 'kill -9 -- -$first 2>/dev/null' EXIT  # the whole process group: rank 0 and the ranks it started
-  until [ -e "$1/checkpoints/last.ckpt" ] || ! kill -0 "$first" 2>/dev/null || [ "$waited" -ge 1500 ]; do
+  until ckpt_complete "$1/checkpoints/last.ckpt" || ! kill -0 "$first" 2>/dev/null || [ "$waited" -ge 1500 ]; do
     sleep 0.1; waited=$((waited + 1))
   done
-  [ -e "$1/checkpoints/last.ckpt" ] || fail "no checkpoint before the first run ended (see $1.first_run.log)"
+  ckpt_complete "$1/checkpoints/last.ckpt" || fail "no checkpoint before the first run ended (see $1.first_run.log)"
   sleep 1  # past the checkpoint's write, into the next steps
   kill -9 -- -"$first" 2>/dev/null; wait "$first" 2>/dev/null
   [ -f "$1/metrics.json" ] && fail "the first run finished before the kill: raise trainer.max_steps"
@@ -100,6 +102,27 @@ step_fsdp_kill_resume() {
   "$PYTHON" train.py "${args[@]}" || fail "the second run"
   grep -q "Restored all states from the checkpoint" "$1/train.log" || fail "the second run did not resume from last.ckpt"
   expect_value "$1/metrics.json" global_step 300
+  [ -e "$1/checkpoints/last.ckpt.partial" ] && fail "a half-written checkpoint was left behind"
+  # the exported model equals the final sharded checkpoint, consolidated by torch's own tool
+  "$PYTHON" - "$1" <<'PY' || fail "the export differs from the final checkpoint"
+import sys, tempfile, torch
+from pathlib import Path
+from safetensors.torch import load_file
+from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+run = Path(sys.argv[1])
+with tempfile.TemporaryDirectory() as tmp:
+    dcp_to_torch_save(run / "checkpoints" / "last.ckpt", f"{tmp}/full.pt")
+    saved = torch.load(f"{tmp}/full.pt", weights_only=True)["model"]
+weights = {key.removeprefix("model."): value for key, value in saved.items()}
+exported = load_file(run / "model" / "model.safetensors")
+assert exported and all(torch.equal(exported[k], weights[k].to(exported[k].dtype)) for k in exported)
+print("ok: export equals the checkpoint,", len(exported), "tensors")
+PY
+}
+step_fsdp_dry_run() {  # the dry run sizes what the config builds: one unit per decoder layer, ~19.5 GiB per GPU
+  "$PYTHON" train.py model=llama_7b peft=none trainer=fsdp trainer.devices=8 dry_run=true \
+    "hydra.run.dir=$1" | tee "$1.out" || fail "dry run"
+  grep -q "GiB" "$1.out" || fail "the dry run printed no memory figure"
 }
 step_vllm_teacher() {
   augment "$1" method=rewrite method.max_seeds=4 teacher=vllm "teacher.model=$VLLM_MODEL" \
@@ -127,7 +150,7 @@ step_llm2llm_vllm() {  # vLLM takes 90% of the GPU; its engine must be gone befo
 }
 export -f llm2llm_done
 export -f step_environment step_tiny_bf16_mixed step_tiny_bf16_base step_smollm2_bf16_mixed step_smollm2_bf16_base
-export -f step_smollm2_ddp step_smollm2_fsdp step_fsdp_kill_resume step_vllm_teacher
+export -f step_fsdp_dry_run step_smollm2_ddp step_smollm2_fsdp step_fsdp_kill_resume step_vllm_teacher
 export -f step_llm2llm_gpu step_llm2llm_ddp step_llm2llm_vllm
 
 # ---- running them ----------------------------------------------------------------------------------------------
@@ -161,6 +184,7 @@ run() {
 }
 
 run environment
+run fsdp_dry_run
 run tiny_bf16_mixed gpu
 run tiny_bf16_base gpu
 run smollm2_bf16_mixed gpu smollm2
