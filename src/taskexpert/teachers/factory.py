@@ -6,12 +6,11 @@ backend's: they are taken out before the backend class is instantiated with the 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from taskexpert.errors import ConfigError
 from taskexpert.teachers.backends.base import Backend
-from taskexpert.teachers.cache import ResponseCache
+from taskexpert.teachers.cache import open_cache
 from taskexpert.teachers.sampling import Sampling
 from taskexpert.teachers.teacher import Teacher
 
@@ -38,13 +37,14 @@ def build_backend(teacher_cfg: Any) -> Backend:
     return backend
 
 
-def build_teacher(teacher_cfg: Any, sampling_cfg: Any, cache_path: str | Path) -> Teacher:
-    """A ready Teacher; models load lazily on the first call the cache cannot answer."""
+def build_teacher(teacher_cfg: Any, sampling_cfg: Any, cache: Any) -> Teacher:
+    """A ready Teacher; models load lazily on the first call the cache cannot answer. `cache` is the `cache:`
+    block of augment.yaml (path, mode, shard_dir, lock_timeout) or a bare path."""
     settings = _plain(teacher_cfg)
     lengths = settings.get("field_lengths") or {}
     return Teacher(
         build_backend(teacher_cfg),
-        ResponseCache(cache_path),
+        open_cache(cache),
         Sampling.from_config(sampling_cfg),
         structured=str(settings.get("structured", "auto")),
         field_lengths=check_field_lengths(lengths),
