@@ -57,7 +57,9 @@ def test_jobs_write_their_own_shards_at_once_and_the_merge_loses_and_doubles_not
     cache_path = tmp_path / "teacher_cache.sqlite"
     context = multiprocessing.get_context("spawn")
     started = context.Event()
-    workers = [context.Process(target=_write_shard, args=(str(cache_path), w, started)) for w in range(WORKERS)]
+    workers = [
+        context.Process(target=_write_shard, args=(str(cache_path), w, started)) for w in range(WORKERS)
+    ]
     for process in workers:
         process.start()
     started.set()

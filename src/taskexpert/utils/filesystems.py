@@ -43,4 +43,3 @@ def filesystem_type(path: str | Path, mounts_file: str | Path | None = None) -> 
 def is_network_filesystem(path: str | Path, mounts_file: str | Path | None = None) -> bool:
     kind = filesystem_type(path, mounts_file)
     return kind is not None and kind.lower() in NETWORK_FILESYSTEMS
-
