@@ -28,10 +28,10 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from taskexpert.errors import ConfigError, TaskExpertError
 from taskexpert.teachers.cache_file import LOCK_HINT, SCHEMA_VERSION, open_for_reading, open_for_writing
@@ -43,6 +43,7 @@ __all__ = ["SCHEMA_VERSION", "CachedResponse", "ResponseCache", "open_cache", "r
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 MODES = ("auto", "single", "sharded")
 DEFAULT_LOCK_TIMEOUT_S = 60.0
 _QUERY_CHUNK = 500  # SQLite limits the number of bound parameters per statement
@@ -100,7 +101,7 @@ class ResponseCache:
             self._others = ShardReaders(self.shard_dir, self.write_path)
         self._lock = threading.Lock()
 
-    def _retrying(self, action):
+    def _retrying(self, action: Callable[[], T]) -> T:
         return retry_while_locked(action, self.write_path, self.lock_timeout, LOCK_HINT, "the teacher cache")
 
     def _merged_file(self) -> sqlite3.Connection | None:
