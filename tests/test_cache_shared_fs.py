@@ -220,3 +220,20 @@ def test_the_merge_command_on_a_locked_file_prints_one_line(tmp_path):
     assert result.stderr.startswith(f"error: {cache_path}: the teacher cache is locked by another process")
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
     assert len(shard_files(default_shard_dir(cache_path))) == 1  # nothing merged, nothing deleted
+
+
+def test_augment_on_a_locked_cache_ends_in_one_line(tmp_path):
+    """`augment.py` as a user runs it, its teacher a real HTTP server of ours, its cache file held locked by
+    another process: the answer cannot be stored, the run stops with exit status 2 and one line, no traceback."""
+    from servers.fault_server import FaultServer
+    from test_augment_exit_status import run_augment
+
+    cache_path = tmp_path / "cache.sqlite"
+    ResponseCache(cache_path, mode="single").close()
+    with FaultServer() as server, LockHolder(cache_path):
+        result = run_augment(server, tmp_path, "cache.lock_timeout=1.5")
+    assert result.returncode == 2, result.stderr[-3000:]
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1
+    assert error_lines[0].startswith(f"error: {cache_path}: the teacher cache is locked by another process")
+    assert "Traceback" not in result.stderr
