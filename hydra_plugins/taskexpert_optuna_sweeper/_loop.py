@@ -51,9 +51,7 @@ def run_study(
 ) -> None:
     try:
         _run_study(settings, arguments, config, hydra_context, launcher, validate_batch)
-    except (
-        DatabaseLockedError
-    ) as error:  # the storage stayed locked through its retries: one line, no traceback
+    except DatabaseLockedError as error:  # locked through every retry: one line, no traceback
         raise SweepStorageLockedError(str(error)) from None
 
 

@@ -70,9 +70,8 @@ def write_guard_meta(cfg: Any, splits: Splits, records_path: str | Path, records
         fields, settings = guard_settings(cfg.data.get("leak_check"))
         guard = {"fields": fields, **asdict(settings)}
     evaluation = splits.validation + splits.test
-    seeds = splits.train[
-        : splits.settings.get("seed_set_size", len(splits.train))
-    ]  # without extra_train files
+    seed_count = splits.settings.get("seed_set_size", len(splits.train))  # extra_train files come after
+    seeds = splits.train[:seed_count]
     draw = {key: splits.settings.get(key) for key in ("train_limit", "train_fraction")}
     split = splits.settings.get("split")
     draw["split_seed"] = split.get("seed") if isinstance(split, dict) else None

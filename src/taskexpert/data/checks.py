@@ -93,9 +93,7 @@ class ExtraTrainCheck:
         self.evaluation_ids = {record.id for record in self.evaluation}
         self.fingerprint = split_fingerprint(self.evaluation)
         self.seed_ids = {record.id for record in seeds} if seeds is not None else None
-        self.left_out = (
-            (training_ids or set()) - (self.seed_ids or set()) if self.seed_ids is not None else set()
-        )
+        self.left_out = (training_ids or set()) - self.seed_ids if self.seed_ids is not None else set()
         self.seed_draw = seed_draw
         fields = self.leak_cfg.get("fields")  # null: the task's input fields, reference, rationale and target
         if not fields and task is not None:

@@ -92,9 +92,8 @@ def load_splits(data_cfg: Any, task: Any = None) -> Splits:
     check_unique_ids([record for records in dataset.values() for record in records], path)
     stratify = task is not None and task.kind.name == "classification"
     splits = split_dataset(dataset, data_cfg, path)
-    training_ids = {
-        record.id for record in splits.train
-    }  # before the low-data draw: what a seed set leaves out
+    # the whole training split, before the low-data draw: what a seed set leaves out
+    training_ids = {record.id for record in splits.train}
     splits = limit_splits(splits, data_cfg, stratify)
     splits.settings = {
         "reader": data_cfg.get("reader"),

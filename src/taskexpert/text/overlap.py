@@ -26,10 +26,8 @@ from taskexpert.text.fields import check_text_fields, default_fields, field_text
 from taskexpert.text.ngrams import ngram_hashes, words
 
 DEFAULT_FIELDS = None  # each record's input fields, reference, rationale and target (see EvaluationIndex)
-RECORD_SIDE_ONLY = (
-    "target",
-    "label",
-)  # an evaluation item's label or answer is shared by design: never indexed
+# an evaluation item's label or short answer is shared by design: compared on the record's side, never indexed
+RECORD_SIDE_ONLY = ("target", "label")
 
 
 @dataclass(frozen=True)
