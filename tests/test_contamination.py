@@ -5,6 +5,8 @@ Every text is invented. The evaluation item is a validation/test record; candida
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from data_fixtures import qa_record
 
@@ -178,3 +180,20 @@ def test_the_guard_reads_data_leak_check():
     assert stricter.index.fields == ("context",) and stricter.find(padded).overlap.kind == "contained"
     with pytest.raises(ConfigError, match="data.leak_check.ngram='eight' is not a number"):
         guard_from_config({"ngram": "eight"}, EVALUATION)
+
+
+def test_a_rationale_or_target_copying_evaluation_text_is_caught_by_default():
+    from taskexpert.augment.contamination import guard_from_config
+
+    guard = guard_from_config(None, EVALUATION)  # data.leak_check's defaults
+    quoting = candidate("r1", FRESH_QUESTION, rationale=f"As the trial found: {EVAL_CONTEXT}")
+    leak = guard.find(quoting)
+    assert leak.field == "rationale" and leak.overlap.item_id == "t1" and leak.overlap.item_field == "context"
+    answering = dataclasses.replace(candidate("r2", FRESH_QUESTION), target=EVAL_LONG_ANSWER)  # copies t1's
+    assert guard.find(answering).field == "target"
+    # a label shared with evaluation items is no leak: targets are compared on the record's side only
+    assert guard.find(candidate("r3", FRESH_QUESTION, rationale="Desks helped a little.")) is None
+    explicit = guard_from_config({"fields": ["question", "context", "rationale", "target"]}, EVALUATION)
+    assert (
+        explicit.find(candidate("r4", FRESH_QUESTION)) is None and explicit.find(quoting).field == "rationale"
+    )

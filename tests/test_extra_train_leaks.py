@@ -9,7 +9,13 @@ import logging
 
 import pytest
 from data_fixtures import data_config, qa_record
-from servers.augment_setup import compose_augment_config, data_overrides, quiet_overrides, write_seed_file
+from servers.augment_setup import (
+    compose_augment_config,
+    data_overrides,
+    fault_teacher_overrides,
+    quiet_overrides,
+    write_seed_file,
+)
 from servers.fault_server import FaultServer, deterministic_answer
 
 from taskexpert.augment.pipeline import augment
@@ -17,6 +23,7 @@ from taskexpert.data.loading import load_splits
 from taskexpert.data.split_meta import meta_path, read_split_meta, split_fingerprint, write_split_meta
 from taskexpert.errors import DataError
 from taskexpert.records import read_jsonl, write_jsonl
+from taskexpert.tasks.task import build_task
 
 FRESH_CONTEXT = (
     "Office staff at three insurance firms were offered height-adjustable desks for one year. Posture, "
@@ -173,7 +180,14 @@ def test_augment_writes_the_fingerprint_and_train_refuses_the_file_under_another
     assert stats["rejected"].get("contamination") == 1 and stats["kept"] == 9
     meta = read_split_meta(augmented)
     assert meta["evaluation_items"] == 2 and meta["records"] == 9 and meta["method"] == "rewrite"
-    assert meta["contamination_guard"]["fields"] == ["question", "context", "long_answer"]
+    assert meta["contamination_guard"]["fields"] == [
+        "question",
+        "context",
+        "long_answer",
+        "rationale",
+        "target",
+    ]
+    assert meta["seed_items"] == 10 and meta["seed_draw"]["train_fraction"] is None
 
     def load(split, **leak_check):
         train_cfg = compose_augment_config([*split, f"data.extra_train=[{augmented}]"], tmp_path / "train")
@@ -187,3 +201,74 @@ def test_augment_writes_the_fingerprint_and_train_refuses_the_file_under_another
         load(other_split)
     with pytest.raises(DataError, match=r"field 'parent_id' derives from evaluation .* item s0[89]"):
         load(other_split, allow_other_split=True)
+
+
+def test_a_rationale_copying_a_test_context_is_refused(tmp_path):
+    copied = clean("r1", rationale=f"The study says: {TEST[4].inputs['context']}")
+    extra = write_jsonl([clean("r0"), copied], tmp_path / "extra.jsonl")
+    refused(extra, "record r1", "field 'rationale'", f"evaluation item {TEST[4].id}'s context")
+
+
+def test_a_low_data_run_refuses_a_file_grown_from_the_full_training_split(tmp_path):
+    """End to end over HTTP: augment from all 12 training items, then train on a 25% draw (3 seeds): the records
+    made from the 9 left-out items would hand the student the data the run leaves out. Augmenting with the
+    same draw gives a file the run accepts."""
+    seeds = write_seed_file(tmp_path, 16)
+    split = data_overrides(seeds, train=12, val=2, test=2)
+    low_data = [*split, "data.train_fraction=0.25"]
+
+    def augment_run(name: str, data: list[str]):
+        with FaultServer() as server:
+            overrides = [*fault_teacher_overrides(server.base_url, tmp_path), *data]
+            augment(compose_augment_config(overrides, tmp_path / name))
+        return tmp_path / name / "augmented.jsonl"
+
+    def load(
+        extra, data=low_data, **leak_check
+    ):  # as train.py loads its data: with the task (stratified draw)
+        cfg = compose_augment_config([*data, f"data.extra_train=[{extra}]"], tmp_path / "train")
+        for key, value in leak_check.items():
+            cfg.data.leak_check[key] = value
+        return load_splits(cfg.data, build_task(cfg.task))
+
+    full_file = augment_run("full", split)
+    full_records = read_jsonl(full_file)
+    assert len(full_records) == 12 and read_split_meta(full_file)["seed_items"] == 12
+    assert len(load(full_file, split).train) == 12 + 12  # the whole split: nothing is left out
+    low_cfg = compose_augment_config(low_data)
+    seed_ids = {record.id for record in load_splits(low_cfg.data, build_task(low_cfg.task)).train}
+    outside = sum(record.parent_id not in seed_ids for record in full_records)
+    assert len(seed_ids) == 3 and outside == 9
+    with pytest.raises(DataError) as caught:
+        load(full_file)
+    message = str(caught.value)
+    assert message.startswith(f"{full_file} (augmented.meta.json): field 'parent_id' 9 of 12 records")
+    assert "outside this run's seed set (3 items, data.train_fraction=0.25" in message
+    assert "the file was made from 12 seed items" in message
+    assert "data.leak_check.allow_other_seed_set=true" in message and "\n" not in message
+    assert len(load(full_file, allow_other_seed_set=True).train) == 3 + 12
+
+    low_file = augment_run("low", low_data)
+    low_meta, full_meta = read_split_meta(low_file), read_split_meta(full_file)
+    assert low_meta["seed_items"] == 3 and low_meta["seed_draw"]["train_fraction"] == 0.25
+    assert low_meta["seed_fingerprint"] != full_meta["seed_fingerprint"]
+    assert low_meta["split_fingerprint"] == full_meta["split_fingerprint"]  # the same evaluation items
+    splits = load(low_file)
+    assert len(splits.train) == 3 + 3 and {r.parent_id for r in splits.train[3:]} == seed_ids
+
+
+def test_records_that_are_or_were_shown_left_out_training_items_are_refused(tmp_path):
+    """Without a sidecar too: a left-out training item itself, or one shown to the teacher as an example."""
+    low = {"train_limit": 6}
+    seed_ids = {record.id for record in load_splits(data_config(**low)).train}
+    left_out = next(record for record in TRAIN if record.id not in seed_ids)
+    itself = write_jsonl([left_out], tmp_path / "copy.jsonl")
+    with pytest.raises(DataError, match=rf"1 of 1 records .* record {left_out.id}: item {left_out.id}"):
+        load_splits(data_config(extra_train=[str(itself)], **low))
+    shown = clean(
+        "n1", parent_id=None, source="new", meta={"example_ids": [sorted(seed_ids)[0], left_out.id]}
+    )
+    extra = write_jsonl([shown], tmp_path / "shown.jsonl")
+    with pytest.raises(DataError, match=rf"data.train_limit=6; record n1: item {left_out.id}"):
+        load_splits(data_config(extra_train=[str(extra)], **low))
+    assert load_splits(data_config(extra_train=[str(extra)])).train[-1].id == "n1"  # the whole split: fine

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hydra.errors import HydraException
+from hydra.errors import CompactHydraException, HydraException
 
 
 class SweepConfigError(HydraException):
@@ -11,3 +11,8 @@ class SweepConfigError(HydraException):
 
 class SweepAbortedError(HydraException):
     """Too many trials failed: the study stops instead of spending the rest of its budget on failures."""
+
+
+class SweepStorageLockedError(CompactHydraException):
+    """The study's SQLite file stayed locked by another process: one line naming it and what to do (Hydra prints
+    a compact exception without its traceback)."""

@@ -17,10 +17,11 @@ from optuna.trial import Trial, TrialState
 
 from taskexpert.utils.atomic import atomic_write_text
 from taskexpert.utils.secrets import redact_text
+from taskexpert.utils.sqlite_locks import DatabaseLockedError
 
 from . import _study
 from ._distinct import DistinctSampler, FinitePoints, finite_points, held_param_sets
-from ._errors import SweepAbortedError, SweepConfigError
+from ._errors import SweepAbortedError, SweepConfigError, SweepStorageLockedError
 from ._factories import (
     build_pruner,
     build_sampler,
@@ -48,6 +49,20 @@ def run_study(
     launcher: Any,
     validate_batch: Callable[[Sequence[Sequence[str]]], None],
 ) -> None:
+    try:
+        _run_study(settings, arguments, config, hydra_context, launcher, validate_batch)
+    except DatabaseLockedError as error:  # locked through every retry: one line, no traceback
+        raise SweepStorageLockedError(str(error)) from None
+
+
+def _run_study(
+    settings: Any,
+    arguments: list[str],
+    config: DictConfig,
+    hydra_context: Any,
+    launcher: Any,
+    validate_batch: Callable[[Sequence[Sequence[str]]], None],
+) -> None:
     _check_settings(settings)
     space = parse_search_space(settings.params, arguments, hydra_context.config_loader)
     if not space.params:
@@ -66,7 +81,7 @@ def run_study(
     job_url = keep_passwords_out_of_jobs(config, space, url)
     atomic_write_text(sweep_dir / "multirun.yaml", redact_text(OmegaConf.to_yaml(config)))
     name = settings.study_name or _study.default_study_name(sweep_dir, str(config.hydra.job.name))
-    storage = _study.open_storage(url)
+    storage = _study.open_storage(url, settings.lock_timeout)
     # the grid's values are handed out exactly as written, including float ranges
     distributions = (
         {param.name: CategoricalDistribution(param.grid_values) for param in space.params}
@@ -90,7 +105,7 @@ def run_study(
         name, _study.redacted(url), settings.direction, *labels, n_trials, _study.count_trials(study).finished,
         recovered,
     )  # fmt: skip
-    trial_overrides = _TrialOverrides(job_url, name, pruner_spec)
+    trial_overrides = _TrialOverrides(job_url, name, pruner_spec, settings.lock_timeout)
     with Heartbeat(storage, settings.heartbeat_interval) as heartbeat:
         while True:
             _study.recover_interrupted(study, settings.stale_after)  # also those of other, dead sweepers
@@ -226,11 +241,14 @@ def _ask(study: optuna.Study, distributions: dict[str, Any]) -> Trial:
 class _TrialOverrides:
     """The overrides that tell a job which trial it is, so its pruning callback can report to it."""
 
-    def __init__(self, storage_url: str, study_name: str, pruner_spec: dict[str, Any]) -> None:
+    def __init__(
+        self, storage_url: str, study_name: str, pruner_spec: dict[str, Any], lock_timeout: float
+    ) -> None:
         self._common = [
             f"++{TRIAL_KEY}.storage={format_value(storage_url)}",
             f"++{TRIAL_KEY}.study_name={format_value(study_name)}",
             f"++{TRIAL_KEY}.pruner={format_value(pruner_spec)}",
+            f"++{TRIAL_KEY}.lock_timeout={format_value(float(lock_timeout))}",
         ]
 
     def for_trial(self, trial: Trial) -> list[str]:

@@ -6,20 +6,23 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from taskexpert.utils.filesystems import filesystem_type, is_network_filesystem
+from taskexpert.utils.optuna_storage import is_journal, journal_url, open_optuna_storage
 from taskexpert.utils.secrets import redact_text
+from taskexpert.utils.sqlite_locks import DatabaseLockedError
 
-from ._errors import SweepConfigError
+from ._errors import SweepConfigError, SweepStorageLockedError
 from ._liveness import current_owner, is_interrupted
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DB_NAME = "optuna.db"
-SQLITE_LOCK_TIMEOUT_S = 60  # jobs, heartbeats and other sweepers write to one SQLite file: wait, don't fail
+DEFAULT_JOURNAL_NAME = "optuna.journal"  # the default on a network filesystem, and `storage: journal`
+JOURNAL = "journal"
 FAIL_REASON_ATTR = "fail_reason"
 ERROR_ATTR = "error"
 RETRY_OF_ATTR = "retry_of"
@@ -29,14 +32,45 @@ NOT_COUNTED = {INTERRUPTED, INVALID_CONFIG}  # failures that do not use up n_tri
 
 
 def storage_url(storage: str | None, sweep_dir: Path) -> str:
-    """The given SQLAlchemy URL, or SQLite in the sweep dir. SQLite paths are made absolute, so jobs that
-    change their working directory open the same file."""
+    """The study's storage as one string the jobs open too. null: SQLite in the sweep dir, or on a network
+    filesystem (NFS, Lustre, ...: SQLite's locks fail across machines) Optuna's journal file there; an existing
+    file of either kind is kept, so a resumed study finds itself. `journal`: that journal file. SQLite and journal
+    paths are made absolute, so jobs that change their working directory open the same file."""
+    database, journal = sweep_dir / DEFAULT_DB_NAME, sweep_dir / DEFAULT_JOURNAL_NAME
     if not storage:
-        return f"sqlite:///{(sweep_dir / DEFAULT_DB_NAME).resolve()}"
+        on_network = is_network_filesystem(sweep_dir)
+        if journal.exists() or (on_network and not database.exists()):
+            if not journal.exists():
+                log.info(
+                    "%s is on a network filesystem (%s): the study is kept in Optuna's journal file %s "
+                    "(SQLite's locks are unsafe across machines)",
+                    sweep_dir,
+                    filesystem_type(sweep_dir),
+                    journal,
+                )
+            return journal_url(journal)
+        if on_network:
+            _warn_network_sqlite(database)
+        return f"sqlite:///{database.resolve()}"
+    if storage == JOURNAL:
+        return journal_url(journal)
+    if is_journal(storage):
+        return journal_url(storage.removeprefix("journal://"))
     match = re.match(r"^(sqlite[^:]*:///)(.+)$", storage)
     if match and not match.group(2).startswith(("/", ":memory:")) and not match.group(2).startswith("file:"):
-        return f"{match.group(1)}{Path(match.group(2)).resolve()}"
+        storage = f"{match.group(1)}{Path(match.group(2)).resolve()}"
+    if match and is_network_filesystem(Path(storage.split(":///", 1)[1]).parent):
+        _warn_network_sqlite(Path(storage.split(":///", 1)[1]))
     return storage
+
+
+def _warn_network_sqlite(path: Path) -> None:
+    log.warning(
+        "the Optuna storage %s is SQLite on a network filesystem (%s): jobs on several machines can lock it up or "
+        "corrupt it; use hydra.sweeper.storage=journal or a PostgreSQL URL for such studies",
+        path,
+        filesystem_type(path.parent),
+    )
 
 
 def redacted(url: str) -> str:
@@ -48,13 +82,11 @@ def default_study_name(sweep_dir: Path, job_name: str) -> str:
     return f"{job_name}_{sweep_dir.resolve().name}"
 
 
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        engine_kwargs["connect_args"] = {"timeout": SQLITE_LOCK_TIMEOUT_S}
-        Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+def open_storage(url: str, lock_timeout: float) -> optuna.storages.BaseStorage:
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        return open_optuna_storage(url, lock_timeout)
+    except DatabaseLockedError as error:
+        raise SweepStorageLockedError(str(error)) from None
     except Exception as error:
         raise SweepConfigError(f"hydra.sweeper.storage: cannot open {redacted(url)}: {error}") from None
 

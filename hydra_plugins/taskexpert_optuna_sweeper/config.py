@@ -22,8 +22,11 @@ class TaskExpertOptunaSweeperConf:
     distinct_params: bool = True
     # {name: median|hyperband|percentile|successive_halving|threshold|none, keywords of the Optuna pruner}
     pruner: Any = field(default_factory=lambda: {"name": "median"})
-    # SQLAlchemy URL of the study; null = sqlite:///<sweep dir>/optuna.db
+    # SQLAlchemy URL of the study, or journal (Optuna's journal file <sweep dir>/optuna.journal, safe on NFS) or
+    # journal://PATH; null = sqlite:///<sweep dir>/optuna.db, or that journal file on a network filesystem
     storage: str | None = None
+    # seconds a SQLite storage locked by another process is retried (with backoff) before a one-line error
+    lock_timeout: float = 60.0
     # study name in the storage; null = <job name>_<sweep dir name>
     study_name: str | None = None
     # abort when more than this fraction of the finished trials failed (1.0 = never abort)

@@ -25,6 +25,7 @@ class SweepSettings:
     min_trials_for_failure_rate: int
     heartbeat_interval: float
     stale_after: float
+    lock_timeout: float
     params: dict[str, Any]
 
 

@@ -3,6 +3,8 @@
 The measure is the training-time leak check's (`data.leak_check`, taskexpert.text.overlap), field by field and in
 both directions: a record field that holds most of an evaluation item's field (a copied question, even with a
 fresh context), or whose own n-grams mostly occur in evaluation text, or that equals a short evaluation field.
+By default a record's inputs, reference, rationale and target are compared (a rationale quoting a test item's
+text is a leak as much as a copied question).
 So a file this guard let through passes `train.py`'s check of `data.extra_train` on the same split.
 """
 
@@ -61,10 +63,16 @@ def guard_from_config(leak_cfg: Any, evaluation: Sequence[Record]) -> Contaminat
 
 
 def write_guard_meta(cfg: Any, splits: Splits, records_path: str | Path, records: int) -> Path:
-    """Record beside an augmented file which split it was guarded against, and how (see data/split_meta.py)."""
+    """Record beside an augmented file which split it was guarded against, how, and which training seed set
+    its records grew from (see data/split_meta.py)."""
     guard = None
     if cfg.filters.contamination.enabled:
         fields, settings = guard_settings(cfg.data.get("leak_check"))
         guard = {"fields": fields, **asdict(settings)}
     evaluation = splits.validation + splits.test
-    return write_split_meta(records_path, evaluation, guard, str(cfg.method.name), records)
+    seed_count = splits.settings.get("seed_set_size", len(splits.train))  # extra_train files come after
+    seeds = splits.train[:seed_count]
+    draw = {key: splits.settings.get(key) for key in ("train_limit", "train_fraction")}
+    split = splits.settings.get("split")
+    draw["split_seed"] = split.get("seed") if isinstance(split, dict) else None
+    return write_split_meta(records_path, evaluation, guard, str(cfg.method.name), records, seeds, draw)

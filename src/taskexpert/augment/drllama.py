@@ -77,7 +77,7 @@ def run_drllama(cfg: DictConfig) -> dict[str, Any]:
     seeds = select_seeds(splits, cfg.method.get("max_seeds"))
     jobs = build_jobs(cfg, seeds, splits.train)  # prompts and fields checked before any model loads
     embedder = SentenceEmbedder() if needs_embedder(cfg) else None
-    teacher = build_teacher(cfg.teacher, cfg.sampling, cfg.cache.path)
+    teacher = build_teacher(cfg.teacher, cfg.sampling, cfg.cache)
     try:
         filters = build_filters(cfg, splits, teacher, embedder)
         with teacher_progress(

@@ -251,7 +251,7 @@ def run_llm2llm(cfg: DictConfig) -> dict[str, Any]:
         log.info("llm2llm: %d of %d iterations done in %s", len(history), settings["iterations"], run_dir)
     dedup = cfg.filters.dedup
     embedder = SentenceEmbedder() if dedup.enabled and dedup.near == "embedding" else None
-    teacher = build_teacher(cfg.teacher, cfg.sampling, cfg.cache.path)
+    teacher = build_teacher(cfg.teacher, cfg.sampling, cfg.cache)
     loop = Loop(
         cfg, settings, run_dir, seed_splits, user_extra, teacher, template, embedder,
         load_added(run_dir, len(history)),

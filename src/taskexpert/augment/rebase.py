@@ -309,7 +309,7 @@ def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, A
         diversity.enabled and diversity.embeddings
     )
     sentence_embedder = SentenceEmbedder() if needs_embedder else None
-    teacher = build_teacher(cfg.teacher, cfg.sampling, cfg.cache.path)
+    teacher = build_teacher(cfg.teacher, cfg.sampling, cfg.cache)
     try:
         filters = build_filters(cfg, splits, teacher, sentence_embedder)
         with teacher_progress(len(jobs), f"rebase with {teacher.name}", bool(cfg.progress)) as tick:

@@ -3,7 +3,10 @@
 A training record leaks evaluation (validation/test) data when it is an evaluation item, derives from one
 (`parent_id`), was written with one shown to the teacher as an example (`meta.example_ids`), or when its text
 overlaps one (`data.leak_check`, the same measure as augment.py's contamination guard). Files in
-`data.extra_train` are also checked for the split they were guarded against (their `.meta.json` sidecar).
+`data.extra_train` are also checked for the split they were guarded against (their `.meta.json` sidecar), and,
+in a low-data run (`data.train_limit` / `data.train_fraction`), for records that are, derive from, or were written
+with training items outside this run's seed set: a file grown from the full training split would hand the student
+the very items the run leaves out.
 """
 
 from __future__ import annotations
@@ -74,14 +77,27 @@ def check_no_text_overlap(train: Iterable[Record], index: EvaluationIndex, sourc
 class ExtraTrainCheck:
     """Checks `data.extra_train` files against this split's evaluation items (their index is built once)."""
 
-    def __init__(self, evaluation: Sequence[Record], leak_cfg: Any = None, task: Any = None) -> None:
+    def __init__(
+        self,
+        evaluation: Sequence[Record],
+        leak_cfg: Any = None,
+        task: Any = None,
+        seeds: Sequence[Record] | None = None,
+        training_ids: set[str] | None = None,
+        seed_draw: str = "",
+    ) -> None:
+        """`seeds`: this run's training seed set; `training_ids`: the whole training split it was drawn from;
+        `seed_draw`: how it was drawn, for messages (e.g. "data.train_fraction=0.01")."""
         self.leak_cfg = leak_cfg or {}
         self.evaluation = list(evaluation)
         self.evaluation_ids = {record.id for record in self.evaluation}
         self.fingerprint = split_fingerprint(self.evaluation)
-        fields = self.leak_cfg.get("fields")  # null: the task's input fields and the reference
+        self.seed_ids = {record.id for record in seeds} if seeds is not None else None
+        self.left_out = (training_ids or set()) - self.seed_ids if self.seed_ids is not None else set()
+        self.seed_draw = seed_draw
+        fields = self.leak_cfg.get("fields")  # null: the task's input fields, reference, rationale and target
         if not fields and task is not None:
-            fields = [*task.input_fields, "reference"]
+            fields = [*task.input_fields, "reference", "rationale", "target"]
         self.index = EvaluationIndex(
             self.evaluation,
             list(fields) if fields else None,
@@ -94,6 +110,7 @@ class ExtraTrainCheck:
         if meta is not None and meta["split_fingerprint"] != self.fingerprint:
             self._other_split(path, meta)
         check_no_test_leak(records, self.evaluation_ids, path)
+        self._check_seed_set(path, records, meta)
         check_no_text_overlap(records, self.index, path)
         if meta is None:
             log.warning(
@@ -102,6 +119,45 @@ class ExtraTrainCheck:
                 path,
                 meta_path(path).name,
             )
+
+    def _check_seed_set(self, path: str, records: Sequence[Record], meta: dict[str, Any] | None) -> None:
+        """Refuse records that are, derive from, or were written with training items this run leaves out."""
+        if not self.left_out:
+            return
+        outside = [(record, item) for record in records if (item := self._left_out_source(record))]
+        if not outside:
+            return
+        record, item = outside[0]
+        grown_from = ""
+        if meta is not None and meta.get("seed_items") is not None:
+            grown_from = f"; the file was made from {meta['seed_items']} seed items"
+        message = (
+            f"{len(outside)} of {len(records)} records are, derive from or were written with training items outside "
+            f"this run's seed set ({len(self.seed_ids or ())} items, {self.seed_draw or 'drawn'}; record "
+            f"{record.id}: item {item}){grown_from}"
+        )
+        if self.leak_cfg.get("allow_other_seed_set", False):
+            log.warning("%s: %s: used, as allowed", path, message)
+            return
+        raise DataError(
+            f"{path} ({meta_path(path).name})" if meta is not None else path,
+            "parent_id",
+            message,
+            "augment from this run's seed set (augment.py with the same data.train_fraction / data.train_limit "
+            "and data.split), or set data.leak_check.allow_other_seed_set=true to use it anyway",
+        )
+
+    def _left_out_source(self, record: Record) -> str | None:
+        """The left-out training item behind a record (itself, its parent, a teacher example), or None."""
+        if record.id in self.left_out:
+            return record.id
+        if record.parent_id in self.left_out:
+            return record.parent_id
+        shown = (record.meta or {}).get("example_ids") or []
+        for example_id in shown if isinstance(shown, list) else []:
+            if str(example_id) in self.left_out:
+                return str(example_id)
+        return None
 
     def _other_split(self, path: str, meta: dict[str, Any]) -> None:
         theirs = f"{meta.get('evaluation_items', '?')} evaluation items, {meta['split_fingerprint'][:12]}"

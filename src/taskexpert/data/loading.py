@@ -77,13 +77,24 @@ def read_extra(path: str, task: Any = None) -> list[Record]:
     return records
 
 
+def seed_draw_text(data_cfg: Any) -> str:
+    """How this run's seed set was drawn, for messages: "data.train_fraction=0.01", or "" for the whole split."""
+    for key in ("train_fraction", "train_limit"):
+        if data_cfg.get(key) is not None:
+            return f"data.{key}={data_cfg.get(key)}"
+    return ""
+
+
 def load_splits(data_cfg: Any, task: Any = None) -> Splits:
     """Read the main data, split it, draw the low-data and test limits, and mix in `extra_train` files after
     checking them for leaks. `task` (a taskexpert.tasks.Task) checks every record's fields and target."""
     dataset, path = read_main_data(data_cfg, task)
     check_unique_ids([record for records in dataset.values() for record in records], path)
     stratify = task is not None and task.kind.name == "classification"
-    splits = limit_splits(split_dataset(dataset, data_cfg, path), data_cfg, stratify)
+    splits = split_dataset(dataset, data_cfg, path)
+    # the whole training split, before the low-data draw: what a seed set leaves out
+    training_ids = {record.id for record in splits.train}
+    splits = limit_splits(splits, data_cfg, stratify)
     splits.settings = {
         "reader": data_cfg.get("reader"),
         "path": path,
@@ -95,7 +106,14 @@ def load_splits(data_cfg: Any, task: Any = None) -> Splits:
     }
     extra_paths = [resolve_data_path(str(extra_path)) for extra_path in data_cfg.get("extra_train") or []]
     leak_check = (
-        ExtraTrainCheck(splits.validation + splits.test, data_cfg.get("leak_check"), task)
+        ExtraTrainCheck(
+            splits.validation + splits.test,
+            data_cfg.get("leak_check"),
+            task,
+            seeds=splits.train,
+            training_ids=training_ids,
+            seed_draw=seed_draw_text(data_cfg),
+        )
         if extra_paths
         else None
     )

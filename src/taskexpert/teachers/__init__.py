@@ -4,11 +4,21 @@ Augmentation code talks to `Teacher.generate(requests) -> responses` only; the b
 SQLite cache in front of it are configuration.
 """
 
-from taskexpert.teachers.cache import ResponseCache
-from taskexpert.teachers.factory import build_teacher
-from taskexpert.teachers.sampling import Sampling
-from taskexpert.teachers.teacher import Teacher, TeacherStats
-from taskexpert.teachers.types import TeacherRequest, TeacherResponse
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> module; imported on first use, so `python -m taskexpert.teachers.cache` runs a module not yet imported
+_EXPORTS = {
+    "ResponseCache": "cache",
+    "Sampling": "sampling",
+    "Teacher": "teacher",
+    "TeacherRequest": "types",
+    "TeacherResponse": "types",
+    "TeacherStats": "teacher",
+    "build_teacher": "factory",
+}
 
 __all__ = [
     "ResponseCache",
@@ -19,3 +29,10 @@ __all__ = [
     "TeacherStats",
     "build_teacher",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

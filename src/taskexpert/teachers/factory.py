@@ -7,12 +7,11 @@ themselves are the task's (`task.field_lengths`).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from taskexpert.errors import ConfigError
 from taskexpert.teachers.backends.base import Backend
-from taskexpert.teachers.cache import ResponseCache
+from taskexpert.teachers.cache import open_cache
 from taskexpert.teachers.sampling import Sampling
 from taskexpert.teachers.teacher import Teacher
 
@@ -39,8 +38,9 @@ def build_backend(teacher_cfg: Any) -> Backend:
     return backend
 
 
-def build_teacher(teacher_cfg: Any, sampling_cfg: Any, cache_path: str | Path) -> Teacher:
-    """A ready Teacher; models load lazily on the first call the cache cannot answer."""
+def build_teacher(teacher_cfg: Any, sampling_cfg: Any, cache: Any) -> Teacher:
+    """A ready Teacher; models load lazily on the first call the cache cannot answer. `cache` is the `cache:`
+    block of augment.yaml (path, mode, shard_dir, lock_timeout) or a bare path."""
     settings = _plain(teacher_cfg)
     if "field_lengths" in settings:
         raise ConfigError(
@@ -49,7 +49,7 @@ def build_teacher(teacher_cfg: Any, sampling_cfg: Any, cache_path: str | Path) -
         )
     return Teacher(
         build_backend(teacher_cfg),
-        ResponseCache(cache_path),
+        open_cache(cache),
         Sampling.from_config(sampling_cfg),
         structured=str(settings.get("structured", "auto")),
         length_bounds=bool(settings.get("length_bounds", True)),

@@ -25,7 +25,9 @@ from taskexpert.records import Record
 from taskexpert.text.fields import check_text_fields, default_fields, field_text
 from taskexpert.text.ngrams import ngram_hashes, words
 
-DEFAULT_FIELDS = None  # each record's input fields and reference (taskexpert.text.fields.default_fields)
+DEFAULT_FIELDS = None  # each record's input fields, reference, rationale and target (see EvaluationIndex)
+# an evaluation item's label or short answer is shared by design: compared on the record's side, never indexed
+RECORD_SIDE_ONLY = ("target", "label")
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,10 @@ class EvaluationIndex:
     """The evaluation (validation + test) items of one split, indexed field by field, built once.
 
     Every field in `fields` of a record is compared with every field in `fields` of every evaluation item,
-    so a context quoting a test question is caught as well as a copied question.
+    so a context quoting a test question is caught as well as a copied question. `target` is compared on the
+    record's side only: evaluation items' labels and short answers are shared by design (every "yes" record
+    would equal a "yes" item), while a record whose target copies an item's text is a leak. Fields None: a record's
+    inputs, reference, rationale and target against each item's inputs, reference and rationale.
     """
 
     def __init__(
@@ -211,15 +216,19 @@ class EvaluationIndex:
         self.settings = (settings or OverlapSettings()).check(key)
         self.index = OverlapIndex(self.settings)
         for record in evaluation:
-            for name in self._fields(record):
+            for name in self._indexed_fields(record):
                 self.index.add(record.id, name, field_text(record, name))
 
-    def _fields(self, record: Record) -> tuple[str, ...]:
-        return self.fields if self.fields is not None else default_fields(record)
+    def _indexed_fields(self, item: Record) -> tuple[str, ...]:
+        names = self.fields if self.fields is not None else (*default_fields(item), "rationale")
+        return tuple(name for name in names if name not in RECORD_SIDE_ONLY)
+
+    def _compared_fields(self, record: Record) -> tuple[str, ...]:
+        return self.fields if self.fields is not None else (*default_fields(record), "rationale", "target")
 
     def find(self, record: Record) -> Leak | None:
         """The first field of the record that overlaps evaluation text, or None."""
-        for name in self._fields(record):
+        for name in self._compared_fields(record):
             overlap = self.index.find(field_text(record, name))
             if overlap is not None:
                 return Leak(record.id, name, overlap)

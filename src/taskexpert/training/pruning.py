@@ -19,12 +19,12 @@ from optuna import TrialPruned
 from pytorch_lightning.trainer.states import TrainerFn
 
 from taskexpert.errors import ConfigError
+from taskexpert.utils.optuna_storage import DEFAULT_LOCK_TIMEOUT_S, open_optuna_storage
 
 __all__ = ["OptunaPruningCallback", "TrialPruned", "pruned_run_metrics"]
 
 log = logging.getLogger(__name__)
 
-SQLITE_LOCK_TIMEOUT_S = 60  # the sweeper and other jobs write to the same SQLite file: wait rather than fail
 REQUIRED_KEYS = ("storage", "study_name", "trial_id")
 
 
@@ -48,14 +48,12 @@ class OptunaPruningCallback(pl.Callback):
                 f"optuna_trial.{missing[0]} is missing: the sweeper sets storage, study_name and trial_id"
             )
         url = str(trial_cfg["storage"])
-        engine_kwargs = (
-            {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}} if url.startswith("sqlite") else {}
-        )
+        lock_timeout = float(trial_cfg.get("lock_timeout") or DEFAULT_LOCK_TIMEOUT_S)
         pruner_cfg = trial_cfg.get("pruner")
         pruner = instantiate(pruner_cfg) if pruner_cfg else optuna.pruners.NopPruner()
         study = optuna.load_study(
             study_name=str(trial_cfg["study_name"]),
-            storage=optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs),
+            storage=open_optuna_storage(url, lock_timeout),  # SQLite retried while locked, or a journal file
             sampler=optuna.samplers.RandomSampler(),  # the job samples nothing; this one has no side effects
             pruner=pruner,
         )
