@@ -182,6 +182,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     resume_from = _resume_path(cfg, run_dir)
     resumed_log_step = checkpoint_log_step(resume_from) if resume_from else None
+    if resume_from:
+        log.info("Resuming from %s (step %d)", resume_from, resumed_log_step)
     loggers = build_loggers(cfg.get("logger"), run_dir, resumed_log_step)
     status = "failed"
     try:
