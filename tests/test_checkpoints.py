@@ -19,6 +19,8 @@ CHECKPOINTED = [
     "trainer.limit_train_batches=4",
     "trainer.val_check_interval=2",
     "trainer.max_epochs=5",
+    "optimizer.scheduler=constant",  # a rate that does not depend on max_steps: these runs extend earlier ones
+    "optimizer.warmup_ratio=0",
 ]
 
 

@@ -32,6 +32,13 @@ def host_memory_gb(*, _root_) -> int:
     return host_memory_request(_root_)
 
 
+def run_dir(parent: str, run_id: object, timestamp: str, label: str) -> str:
+    """A single run's directory: from `run_id`, the SLURM job (stable across requeues) or the time."""
+    from taskexpert.run_naming import run_directory
+
+    return run_directory(parent, run_id, timestamp, label)
+
+
 def help_text(config_name: str) -> str:
     """`python <entry>.py --help`: built from the config files' own comments (taskexpert.cli_help)."""
     from taskexpert.cli_help import help_text as build
@@ -44,5 +51,6 @@ def register() -> None:
     OmegaConf.register_new_resolver("taskexpert_suffix", suffix, replace=True)
     OmegaConf.register_new_resolver("taskexpert_if", if_else, replace=True)
     OmegaConf.register_new_resolver("taskexpert_first_set", first_set, replace=True)
+    OmegaConf.register_new_resolver("taskexpert_run_dir", run_dir, replace=True)
     OmegaConf.register_new_resolver("taskexpert_help", help_text, replace=True)
     OmegaConf.register_new_resolver("taskexpert_host_mem_gb", host_memory_gb, replace=True)

@@ -38,13 +38,14 @@ from taskexpert.training.precision import RunPrecision, resolve_precision
 from taskexpert.training.pruning import OptunaPruningCallback, TrialPruned, pruned_run_metrics
 from taskexpert.training.results import print_results, write_metrics, write_predictions, write_splits
 from taskexpert.training.resume import TrainingRandomState, checkpoint_log_step
+from taskexpert.training.schedule_record import LearningRateRecord
 from taskexpert.utils.hardware import resolve_device
 
 log = logging.getLogger(__name__)
 
 
 def _callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
-    callbacks: list[pl.Callback] = [TrainingRandomState()]
+    callbacks: list[pl.Callback] = [TrainingRandomState(), LearningRateRecord(_resume_path(cfg, run_dir))]
     if cfg.checkpoint.enabled:
         callbacks.append(
             ModelCheckpoint(
@@ -191,6 +192,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     resume_from = _resume_path(cfg, run_dir)
     resumed_log_step = checkpoint_log_step(resume_from) if resume_from else None
+    if resume_from:
+        log.info("Resuming from %s (step %d)", resume_from, resumed_log_step)
     loggers = build_loggers(cfg.get("logger"), run_dir, resumed_log_step)
     status = "failed"
     try:
@@ -216,8 +219,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             if trainer.is_global_zero:
                 write_metrics(run_dir, pruned_run_metrics(trainer, module.results, **measured))
             raise
-        if cfg.checkpoint.enabled:  # the callback misses the final state when max_steps ends an epoch early
-            save_checkpoint_atomically(trainer, run_dir / "checkpoints" / "last.ckpt")
         best = "best" if cfg.checkpoint.enabled and trainer.checkpoint_callback.best_model_path else None
         prepare_calibration(cfg, module, datamodule.encoder, task.labels, trained=trainer.global_step > 0)
         with _known_warnings_silenced():
