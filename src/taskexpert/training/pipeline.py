@@ -28,7 +28,7 @@ from taskexpert.models.lora_dropout import choose_lora_dropout
 from taskexpert.models.module import EvalSettings, OptimizerSettings, QAModule
 from taskexpert.tasks import Task, build_task
 from taskexpert.training.calibration_setup import EVAL_KEYS, prepare_calibration, save_beside_adapter
-from taskexpert.training.checkpoint_files import resumable_checkpoint, save_checkpoint_atomically
+from taskexpert.training.checkpoint_files import resumable_checkpoint
 from taskexpert.training.config_logging import loggable_config
 from taskexpert.training.dry_run import dry_run
 from taskexpert.training.fsdp import exported_model, loads_on_first_process
