@@ -39,6 +39,7 @@ def multi_token_task(normalize: str = "none"):
     )
     config["prompt"]["input"] = "Question: {question}\nAnswer:"
     config["generate"]["default_label"] = None
+    config["field_lengths"].pop("context", None)  # no longer an input
     return build_task(config)
 
 

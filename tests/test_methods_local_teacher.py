@@ -10,6 +10,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import CONF_DIR
+from omegaconf import OmegaConf
 from servers.augment_setup import compose_augment_config, quiet_overrides
 
 from taskexpert.augment.pipeline import augment
@@ -34,7 +36,7 @@ FIELD_LENGTHS = {
     "solution": [5, 60],
     "input": [5, 60],
 }
-MAX_NEW_TOKENS = 64
+MAX_NEW_TOKENS = 128
 SEEDS = 3
 
 METHODS = ("rewrite", "new", "combined", "rebase", "llm2llm")
@@ -77,8 +79,11 @@ def method_overrides(method: str, tmp_path: Path) -> list[str]:
 
 
 def run(method: str, task_name: str, tmp_path: Path) -> tuple[dict, Path]:
+    task_fields = OmegaConf.load(CONF_DIR / "task" / f"{task_name}.yaml").task.field_lengths
     lengths = [
-        f"++teacher.field_lengths.{name}=[{low},{high}]" for name, (low, high) in FIELD_LENGTHS.items()
+        f"task.field_lengths.{name}=[{low},{high}]"
+        for name, (low, high) in FIELD_LENGTHS.items()
+        if name in task_fields
     ]
     overrides = [
         f"task={task_name}",

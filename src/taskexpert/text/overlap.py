@@ -199,8 +199,8 @@ class EvaluationIndex:
 
     Every field in `fields` of a record is compared with every field in `fields` of every evaluation item,
     so a context quoting a test question is caught as well as a copied question. `target` is compared on the
-    record's side only: evaluation items' labels and short answers are shared by design (every "yes" record
-    would equal a "yes" item), while a record whose target copies an item's text is a leak. Fields None: a record's
+    record's side only: evaluation items' labels and short answers are shared by design (every record of a label
+    would equal every item of that label), while a record whose target copies an item's text is a leak. Fields None: a record's
     inputs, reference, rationale and target against each item's inputs, reference and rationale.
     """
 
