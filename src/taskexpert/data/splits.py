@@ -106,7 +106,9 @@ def _drllama(dataset: dict[str, list[Record]], data_cfg: Any, path: str) -> Spli
         raise ConfigError(
             "data.split.name=drllama cuts fixed sizes in file order: set data.split.val_size to an integer"
         )
-    return drllama_split(dataset["train"], *(int(size) for size in sizes))
+    splits = drllama_split(dataset["train"], *(int(size) for size in sizes))
+    splits.settings = {"val_size": len(splits.validation), "val_size_rule": "explicit"}
+    return splits
 
 
 @register_split("own")
