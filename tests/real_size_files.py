@@ -52,7 +52,9 @@ def _gsm8k_solution(rng: random.Random) -> tuple[str, int]:
     total, lines = rng.randint(2, 50), []
     for _ in range(steps):
         add = rng.randint(1, 30)
-        lines.append(f"{rng.choice(NAMES)} then gets {add} more, so {total}+{add} = <<{total}+{add}={total + add}>>{total + add}.")
+        lines.append(
+            f"{rng.choice(NAMES)} then gets {add} more, so {total}+{add} = <<{total}+{add}={total + add}>>{total + add}."
+        )
         total += add
     return "\n".join(lines) + f"\n#### {total}", total
 
@@ -92,12 +94,25 @@ def trec(folder: Path, scale: float, rng: random.Random) -> None:
 
 def sst2(folder: Path, scale: float, rng: random.Random) -> None:
     # Train holds phrases of the parse trees (short), dev whole sentences (longer).
-    for name, count, (low, high) in (("train.tsv", SIZES["sst2"][0], (1, 20)), ("dev.tsv", SIZES["sst2"][1], (8, 40))):
-        rows = [f"{_words(rng, low, high)} \t{int(rng.random() < 0.56)}" for _ in range(_scaled(count, scale))]
+    for name, count, (low, high) in (
+        ("train.tsv", SIZES["sst2"][0], (1, 20)),
+        ("dev.tsv", SIZES["sst2"][1], (8, 40)),
+    ):
+        rows = [
+            f"{_words(rng, low, high)} \t{int(rng.random() < 0.56)}" for _ in range(_scaled(count, scale))
+        ]
         (folder / name).write_text("sentence\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
 
 
-SNIPS_INTENTS = ["AddToPlaylist", "BookRestaurant", "GetWeather", "PlayMusic", "RateBook", "SearchCreativeWork", "SearchScreeningEvent"]
+SNIPS_INTENTS = [
+    "AddToPlaylist",
+    "BookRestaurant",
+    "GetWeather",
+    "PlayMusic",
+    "RateBook",
+    "SearchCreativeWork",
+    "SearchScreeningEvent",
+]
 
 
 def snips(folder: Path, scale: float, rng: random.Random) -> None:
@@ -106,14 +121,32 @@ def snips(folder: Path, scale: float, rng: random.Random) -> None:
         (folder / intent).mkdir(parents=True, exist_ok=True)
         for name, count in ((f"train_{intent}_full.json", train), (f"validate_{intent}.json", test)):
             utterances = [
-                {"data": [{"text": f"{_words(rng, 1, 4)} "}, {"text": _words(rng, 1, 3), "entity": "object_name"}, {"text": f" {_words(rng, 0, 5)}"}]}
+                {
+                    "data": [
+                        {"text": f"{_words(rng, 1, 4)} "},
+                        {"text": _words(rng, 1, 3), "entity": "object_name"},
+                        {"text": f" {_words(rng, 0, 5)}"},
+                    ]
+                }
                 for _ in range(_scaled(count, scale))
             ]
             (folder / intent / name).write_text(json.dumps({intent: utterances}), encoding="utf-8")
 
 
-MNLI_HEADER = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
-               "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label"]
+MNLI_HEADER = [
+    "index",
+    "promptID",
+    "pairID",
+    "genre",
+    "sentence1_binary_parse",
+    "sentence2_binary_parse",
+    "sentence1_parse",
+    "sentence2_parse",
+    "sentence1",
+    "sentence2",
+    "label1",
+    "gold_label",
+]
 MNLI_LABELS = ["entailment", "neutral", "contradiction"]
 
 
@@ -123,8 +156,24 @@ def mnli(folder: Path, scale: float, rng: random.Random) -> None:
         for index in range(_scaled(count, scale)):
             premise, hypothesis, label = _words(rng, 5, 50), _words(rng, 3, 18), rng.choice(MNLI_LABELS)
             parse1, parse2 = f"( {premise} )", f"( {hypothesis} )"
-            lines.append("\t".join([str(index), str(index // 3), f"{index}{label[0]}", "fiction", parse1, parse2,
-                                    f"(ROOT {parse1})", f"(ROOT {parse2})", premise, hypothesis, label, label]))
+            lines.append(
+                "\t".join(
+                    [
+                        str(index),
+                        str(index // 3),
+                        f"{index}{label[0]}",
+                        "fiction",
+                        parse1,
+                        parse2,
+                        f"(ROOT {parse1})",
+                        f"(ROOT {parse2})",
+                        premise,
+                        hypothesis,
+                        label,
+                        label,
+                    ]
+                )
+            )
         (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -154,8 +203,13 @@ def squad(folder: Path, scale: float, rng: random.Random) -> None:
                     start = rng.randrange(len(tokens) - 3)
                     answer = " ".join(tokens[start : start + rng.randint(1, 3)])
                     offset = len(" ".join(tokens[:start])) + (1 if start else 0)
-                    questions.append({"answers": [{"answer_start": offset, "text": answer}],
-                                      "question": f"What {_words(rng, 4, 15)}?", "id": f"{name[:3]}{left:06d}"})
+                    questions.append(
+                        {
+                            "answers": [{"answer_start": offset, "text": answer}],
+                            "question": f"What {_words(rng, 4, 15)}?",
+                            "id": f"{name[:3]}{left:06d}",
+                        }
+                    )
                     left -= 1
                 if questions:
                     paragraphs.append({"context": context, "qas": questions})
@@ -166,8 +220,10 @@ def squad(folder: Path, scale: float, rng: random.Random) -> None:
 def bbh(folder: Path, scale: float, rng: random.Random) -> None:
     subtasks, per_subtask = SIZES["bbh"]
     for number in range(subtasks):
-        examples = [{"input": f"Sort the following words alphabetically: List: {_words(rng, 5, 120)}", "target": ""}
-                    for _ in range(_scaled(per_subtask, scale))]
+        examples = [
+            {"input": f"Sort the following words alphabetically: List: {_words(rng, 5, 120)}", "target": ""}
+            for _ in range(_scaled(per_subtask, scale))
+        ]
         for example in examples:
             example["target"] = " ".join(sorted(example["input"].split(": List: ")[1].split()))
         payload = {"canary": "invented for taskexpert's tests", "examples": examples}
@@ -177,8 +233,12 @@ def bbh(folder: Path, scale: float, rng: random.Random) -> None:
 def mconala(folder: Path, scale: float, rng: random.Random) -> None:
     kana = "あいうえおかきくけこさしすせそたちつてとなにぬねの"
     items = [
-        {"question_id": 10000 + number, "intent": "".join(rng.choices(kana, k=rng.randint(8, 40))),
-         "rewritten_intent": None, "snippet": f"{rng.choice(WORDS)}({rng.choice(WORDS)}[::{rng.randint(1, 9)}])"}
+        {
+            "question_id": 10000 + number,
+            "intent": "".join(rng.choices(kana, k=rng.randint(8, 40))),
+            "rewritten_intent": None,
+            "snippet": f"{rng.choice(WORDS)}({rng.choice(WORDS)}[::{rng.randint(1, 9)}])",
+        }
         for number in range(_scaled(SIZES["mconala"][1], scale))
     ]
     (folder / "ja_test.json").write_text(json.dumps(items, ensure_ascii=False), encoding="utf-8")
@@ -203,8 +263,16 @@ def pubmedqa(folder: Path, scale: float, rng: random.Random) -> None:
 
 
 WRITERS: dict[str, Callable[[Path, float, random.Random], None]] = {
-    "gsm8k": gsm8k, "trec": trec, "sst2": sst2, "snips": snips, "mnli": mnli, "casehold": casehold,
-    "squad": squad, "bbh": bbh, "mconala": mconala, "pubmedqa": pubmedqa,
+    "gsm8k": gsm8k,
+    "trec": trec,
+    "sst2": sst2,
+    "snips": snips,
+    "mnli": mnli,
+    "casehold": casehold,
+    "squad": squad,
+    "bbh": bbh,
+    "mconala": mconala,
+    "pubmedqa": pubmedqa,
 }
 
 

@@ -38,9 +38,9 @@ def real_files(tmp_path_factory):
     return {task: real_size_files.write(task, root / task, READ_SCALE.get(task, 1.0)) for task in TASKS}
 
 
-def expected_validation(task: str, train_records: int) -> tuple[int, str]:
+def expected_validation(task: str, train_records: int, scale: float = 1.0) -> tuple[int, str]:
     if task == "casehold":
-        return 3900, "dataset"  # CaseHOLD ships dev.csv
+        return round(3900 * scale), "dataset"  # CaseHOLD ships dev.csv
     if task == "pubmedqa":
         return 50, "explicit"  # Dr. LLaMA's split, as in the paper
     return auto_validation_size(train_records), "auto"
@@ -89,16 +89,23 @@ def test_low_data_draws_on_real_size_trec_are_stratified_and_recorded(setting, r
     assert len(splits.validation) == 500 and len(splits.train) == drawn
     assert splits.settings["seed_set_draw"] == {"from": pool, "drawn": drawn, "stratified": True, "seed": 0}
     # Stratified: each label's share of the draw is its share of train, to within one record.
-    full = Counter(record.target for record in load_splits(compose_config(command("trec", real_files["trec"])).data, None).train)
+    full = Counter(
+        record.target
+        for record in load_splits(compose_config(command("trec", real_files["trec"])).data, None).train
+    )
     seeds = Counter(record.target for record in splits.train)
     for label, count in full.items():
         assert abs(seeds[label] - count * drawn / pool) <= 1
 
 
+# Records past 512 tokens, as in the real files: GSM8K's long solutions, BBH's long inputs.
+LONG_RECORDS = {"gsm8k", "bbh"}
+
+
 def _fits_every_record_needs_auto_lengths(task: str) -> None:
     common = OmegaConf.load(real_size_files.Path(__file__).parents[1] / "conf" / "data" / "common.yaml")
-    if task == "gsm8k" and str(common.get("max_length")) != "auto":
-        pytest.skip("GSM8K's long solutions need data.max_length auto, the default for real files")
+    if task in LONG_RECORDS and str(common.get("max_length")) != "auto":
+        pytest.skip(f"{task}'s records past 512 tokens need data.max_length auto, the default for real files")
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -110,7 +117,7 @@ def test_the_documented_command_trains_a_few_steps_on_real_format_files(task, tm
     assert metrics
     splits = json.loads((run_dir / "splits.json").read_text())
     train_records = len(splits["train"]) + len(splits["validation"])
-    size, rule = expected_validation(task, train_records)
+    size, rule = expected_validation(task, train_records, TRAIN_SCALE.get(task, 1.0))
     assert splits["settings"]["val_size_rule"] == rule
     if task != "squad":
         assert len(splits["validation"]) == size
