@@ -16,13 +16,84 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-WORDS = (
-    "amber basin cobalt dune ember fjord grove harbor isle juniper kettle lantern meadow nectar orchard pebble "
-    "quarry ridge saddle thicket umber valley willow yarrow zephyr brook cinder delta fennel glade hollow "
-    "inlet jasper knoll ledge marsh nook oxbow prairie quill reef shoal tundra upland vale wharf"
-).split()
-NAMES = "Avi Bela Cato Dara Eno Fira Galo Hana Ivo Juno Kiri Lumo Mira Nilo Orin Pema".split()
-ITEMS = "marbles stamps apples pencils tickets shells coins cards buttons ribbons".split()
+WORDS = [
+    "amber",
+    "basin",
+    "cobalt",
+    "dune",
+    "ember",
+    "fjord",
+    "grove",
+    "harbor",
+    "isle",
+    "juniper",
+    "kettle",
+    "lantern",
+    "meadow",
+    "nectar",
+    "orchard",
+    "pebble",
+    "quarry",
+    "ridge",
+    "saddle",
+    "thicket",
+    "umber",
+    "valley",
+    "willow",
+    "yarrow",
+    "zephyr",
+    "brook",
+    "cinder",
+    "delta",
+    "fennel",
+    "glade",
+    "hollow",
+    "inlet",
+    "jasper",
+    "knoll",
+    "ledge",
+    "marsh",
+    "nook",
+    "oxbow",
+    "prairie",
+    "quill",
+    "reef",
+    "shoal",
+    "tundra",
+    "upland",
+    "vale",
+    "wharf",
+]
+NAMES = [
+    "Avi",
+    "Bela",
+    "Cato",
+    "Dara",
+    "Eno",
+    "Fira",
+    "Galo",
+    "Hana",
+    "Ivo",
+    "Juno",
+    "Kiri",
+    "Lumo",
+    "Mira",
+    "Nilo",
+    "Orin",
+    "Pema",
+]
+ITEMS = [
+    "marbles",
+    "stamps",
+    "apples",
+    "pencils",
+    "tickets",
+    "shells",
+    "coins",
+    "cards",
+    "buttons",
+    "ribbons",
+]
 # The public datasets' sizes: (train, test) records, and validation where the dataset ships one.
 SIZES = {
     "gsm8k": (7473, 1319),
@@ -60,7 +131,7 @@ def _gsm8k_solution(rng: random.Random) -> tuple[str, int]:
 
 
 def gsm8k(folder: Path, scale: float, rng: random.Random) -> None:
-    for name, count in zip(("train.jsonl", "test.jsonl"), SIZES["gsm8k"]):
+    for name, count in zip(("train.jsonl", "test.jsonl"), SIZES["gsm8k"], strict=True):
         with (folder / name).open("w", encoding="utf-8") as out:
             for _ in range(_scaled(count, scale)):
                 solution, _ = _gsm8k_solution(rng)
@@ -84,7 +155,7 @@ TREC_SHARES = {"ABBR": 0.016, "DESC": 0.213, "ENTY": 0.229, "HUM": 0.223, "LOC":
 
 def trec(folder: Path, scale: float, rng: random.Random) -> None:
     labels, shares = list(TREC_SHARES), list(TREC_SHARES.values())
-    for name, count in zip(("train_5500.label", "TREC_10.label"), SIZES["trec"]):
+    for name, count in zip(("train_5500.label", "TREC_10.label"), SIZES["trec"], strict=True):
         lines = []
         for _ in range(_scaled(count, scale)):
             coarse = rng.choices(labels, shares)[0]
@@ -151,7 +222,7 @@ MNLI_LABELS = ["entailment", "neutral", "contradiction"]
 
 
 def mnli(folder: Path, scale: float, rng: random.Random) -> None:
-    for name, count in zip(("train.tsv", "dev_matched.tsv"), SIZES["mnli"]):
+    for name, count in zip(("train.tsv", "dev_matched.tsv"), SIZES["mnli"], strict=True):
         lines = ["\t".join(MNLI_HEADER)]
         for index in range(_scaled(count, scale)):
             premise, hypothesis, label = _words(rng, 5, 50), _words(rng, 3, 18), rng.choice(MNLI_LABELS)
@@ -191,7 +262,7 @@ def casehold(folder: Path, scale: float, rng: random.Random) -> None:
 
 
 def squad(folder: Path, scale: float, rng: random.Random) -> None:
-    for name, count in zip(("train-v1.1.json", "dev-v1.1.json"), SIZES["squad"]):
+    for name, count in zip(("train-v1.1.json", "dev-v1.1.json"), SIZES["squad"], strict=True):
         left, articles = _scaled(count, scale), []
         while left > 0:
             paragraphs = []
