@@ -5,6 +5,7 @@ set, else 10% of train within [50, 500]), the low-data draws stratified and reco
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 
 import pytest
@@ -109,12 +110,17 @@ def _fits_every_record_needs_auto_lengths(task: str) -> None:
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_the_documented_command_trains_a_few_steps_on_real_format_files(task, tmp_path):
+def test_the_documented_command_trains_a_few_steps_on_real_format_files(task, tmp_path, caplog):
     _fits_every_record_needs_auto_lengths(task)
     path = real_size_files.write(task, tmp_path / "data", TRAIN_SCALE.get(task, 1.0))
     run_dir = tmp_path / "run"
-    metrics = train(compose_config([*command(task, path), *TINY], run_dir))
+    with caplog.at_level(logging.INFO, logger="taskexpert.data.loading"):
+        metrics = train(compose_config([*command(task, path), *TINY], run_dir))
     assert metrics
+    said = [
+        record.getMessage() for record in caplog.records if record.getMessage().startswith("validation: ")
+    ]
+    assert len(said) == 1, said  # the log says the validation size and its reason once
     splits = json.loads((run_dir / "splits.json").read_text())
     train_records = len(splits["train"]) + len(splits["validation"])
     size, rule = expected_validation(task, train_records, TRAIN_SCALE.get(task, 1.0))
