@@ -127,3 +127,24 @@ def test_the_documented_command_trains_a_few_steps_on_real_format_files(task, tm
     assert splits["settings"]["val_size_rule"] == rule
     if task != "squad":
         assert len(splits["validation"]) == size
+
+
+@pytest.mark.parametrize(
+    ("train_records", "size"),
+    [(1, 0), (2, 1), (24, 4), (108, 21), (300, 50), (1000, 100), (5452, 500), (392702, 500)],
+)
+def test_auto_validation_is_a_tenth_within_50_and_500_and_at_most_a_fifth(train_records, size):
+    assert auto_validation_size(train_records) == size
+
+
+def test_a_val_size_neither_integer_nor_auto_and_auto_on_a_fixed_cut_are_errors(real_files):
+    from taskexpert.errors import ConfigError
+
+    cfg = compose_config(["task=trec", f"data.path={real_files['trec']}", "data.split.val_size=most"])
+    with pytest.raises(ConfigError, match="val_size='most' is neither an integer nor auto"):
+        load_splits(cfg.data, None)
+    cfg = compose_config(
+        ["task=pubmedqa", "data=pubmedqa", f"data.path={real_files['pubmedqa']}", "data.split.val_size=auto"]
+    )
+    with pytest.raises(ConfigError, match="drllama cuts fixed sizes"):
+        load_splits(cfg.data, None)
