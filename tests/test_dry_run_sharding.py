@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import compose_config
 
+from taskexpert.data.lengths import length_setting
 from taskexpert.models.sizing import estimate_size
 from taskexpert.training.dry_run import dry_run, layout_of
 
@@ -14,7 +15,7 @@ def test_fsdp_full_shard_divides_weights_gradients_and_optimizer_state_over_ever
         ["model=llama_7b", "peft=none", "trainer=fsdp", "trainer.devices=4", "trainer.num_nodes=2"], tmp_path
     )
     summary = dry_run(cfg)
-    size = estimate_size(cfg.model, cfg.peft, cfg.data.batch_size, cfg.data.max_length)
+    size = estimate_size(cfg.model, cfg.peft, cfg.data.batch_size, length_setting(cfg.data))
     gathered = size.weights_gib / 32  # one of LLaMA-7b's 32 blocks at full size while it computes
     expected = (size.weights_gib + size.gradients_and_optimizer_gib) / 8 + size.activations_gib + gathered
     assert summary["devices"] == 8
