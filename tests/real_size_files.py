@@ -119,7 +119,7 @@ def _scaled(count: int, scale: float) -> int:
 
 def _gsm8k_solution(rng: random.Random) -> tuple[str, int]:
     """A worked solution in GSM8K's style (calculator annotations, `#### N`); one in fifty runs long."""
-    steps = rng.randint(2, 8) if rng.random() > 0.02 else rng.randint(40, 60)
+    steps = rng.randint(2, 8) if rng.random() > 0.02 else rng.randint(10, 16)
     total, lines = rng.randint(2, 50), []
     for _ in range(steps):
         add = rng.randint(1, 30)
