@@ -26,6 +26,7 @@ from conftest import compose_config  # noqa: E402
 
 from taskexpert.data.collate import EvalCollator  # noqa: E402
 from taskexpert.data.encoding import ExampleEncoder  # noqa: E402
+from taskexpert.data.lengths import length_setting  # noqa: E402
 from taskexpert.data.loading import load_splits  # noqa: E402
 from taskexpert.models.label_sequences import score_task_labels  # noqa: E402
 from taskexpert.models.loading import load_model_and_tokenizer  # noqa: E402
@@ -37,7 +38,7 @@ def batches_for(task_name: str, model: str, tokenizer, batch_size: int, examples
     task = build_task(cfg.task)
     splits = load_splits(cfg.data, task)
     records = (splits.test + splits.validation + splits.train)[:examples]
-    encoder = ExampleEncoder(tokenizer, task, cfg.data.max_length, "label")
+    encoder = ExampleEncoder(tokenizer, task, length_setting(cfg.data), "label")
     encoded = encoder.encode(records, task_name)
     collate = EvalCollator(tokenizer.pad_token_id)
     batches = [collate(encoded[i : i + batch_size]) for i in range(0, len(encoded), batch_size)]

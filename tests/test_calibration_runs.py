@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import FAST
 
+from taskexpert.data.lengths import length_setting
 from taskexpert.data.loading import load_splits
 from taskexpert.models import calibration as calibration_module
 from taskexpert.training.pipeline import train
@@ -123,7 +124,7 @@ def test_content_free_offsets_are_the_models_prior_on_empty_inputs(make_config, 
     metrics = train(cfg)
     base, tokenizer = load_model_and_tokenizer(cfg.model)
     model = PeftModel.from_pretrained(base, str(tmp_path / "run" / "adapter")).eval()
-    encoder = ExampleEncoder(tokenizer, build_task(cfg.task), cfg.data.max_length, "label")
+    encoder = ExampleEncoder(tokenizer, build_task(cfg.task), length_setting(cfg.data), "label")
     batch = content_free_batch(encoder, ["N/A", ""], LABELS)
     assert batch["lengths"][0] > batch["lengths"][1]  # "N/A" in both fields, then nothing in them
     scores = score_task_labels(model, batch, encoder.label_tokens, tokenizer.pad_token_id)

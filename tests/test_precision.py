@@ -18,6 +18,7 @@ from taskexpert.bench.data import encoder_for
 from taskexpert.bench.synthetic import synthetic_records
 from taskexpert.data.collate import EvalCollator, TrainCollator
 from taskexpert.data.encoding import ExampleEncoder
+from taskexpert.data.lengths import length_setting
 from taskexpert.data.loading import load_splits
 from taskexpert.errors import ConfigError
 from taskexpert.models.adapter_compute import compute_lora_in_input_dtype
@@ -239,7 +240,7 @@ def score_sample(run_dir, cfg, dtype: str) -> torch.Tensor:
     assert {p.dtype for n, p in model.named_parameters() if "lora_" in n} == {torch.float32}
     task = build_task(cfg.task)
     splits = load_splits(cfg.data, task)
-    encoder = ExampleEncoder(tokenizer, task, cfg.data.max_length, "label", target=cfg.data.target)
+    encoder = ExampleEncoder(tokenizer, task, length_setting(cfg.data), "label", target=cfg.data.target)
     examples = encoder.encode([*splits.train, *splits.validation, *splits.test], "sample")
     collate = EvalCollator(tokenizer.pad_token_id)
     return torch.cat(

@@ -147,10 +147,28 @@ class StudentJudge:
         )
         self._model = PeftModel.from_pretrained(base, str(self.run_dir / "adapter")).eval()
         self._encoder = ExampleEncoder(
-            tokenizer, task, run_cfg.data.max_length, "label", target=run_cfg.data.target
+            tokenizer, task, self._trained_max_length(run_cfg.data), "label", target=run_cfg.data.target
         )
         self._pad_id = tokenizer.pad_token_id
         self._calibration = load_calibration(self.run_dir / "adapter", task.labels)
+
+    def _trained_max_length(self, data_cfg) -> int:
+        """The length the run trained with: its config's number, or what `auto` chose (its splits.json)."""
+        import json
+
+        from taskexpert.data.lengths import length_setting
+
+        setting = length_setting(data_cfg)
+        if setting != "auto":
+            return int(setting)
+        splits_file = self.run_dir / "splits.json"
+        try:
+            return int(json.loads(splits_file.read_text())["settings"]["lengths"]["max_length"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ConfigError(
+                f"{self.run_dir} trained with data.max_length=auto but {splits_file} does not record the length "
+                "it chose: train the judge again with this version"
+            ) from None
 
     def predict(self, records: Sequence[Record]) -> list[str | None]:
         from taskexpert.data.collate import EvalCollator

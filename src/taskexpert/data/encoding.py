@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from taskexpert.data.prompts import PromptFormat
@@ -25,6 +26,24 @@ class EncodedExample:
 
 
 @dataclass(frozen=True)
+class RecordLength:
+    """A record's token counts before any cut: what `max_length` must hold for it."""
+
+    id: str
+    fixed: int  # the prompt without its truncated field (leading special tokens included)
+    field: int  # the truncated field's tokens (0 when the task has none)
+    target: int  # the training target with its eos
+
+    def needed(self, eval_budget: int) -> int:
+        """The length that holds the whole record: its training sequence and its evaluation prompt."""
+        return self.fixed + self.field + max(self.target, eval_budget)
+
+    def minimum(self, eval_budget: int) -> int:
+        """The shortest length it still fits, its truncated field cut to one token."""
+        return self.fixed + min(self.field, 1) + max(self.target, eval_budget)
+
+
+@dataclass(frozen=True)
 class LabelTokens:
     """Each label's token ids after the decision prefix, in the task's label order."""
 
@@ -45,7 +64,7 @@ class LabelTokens:
 class ExampleEncoder:
     """Turns records into token ids with one tokenizer, one task and one target layout.
 
-    Training sequences (prompt + gold target) fit `max_length`. Evaluation prompts fit it together with what
+    Training sequences (prompt + gold target) fit `max_length` (None: an encoder that only measures). Evaluation prompts fit it together with what
     evaluation adds: the decision prefix and the longest label (label scoring), or `max_new_tokens` (generation).
     They never depend on the gold target, which evaluation must not see.
     """
@@ -54,7 +73,7 @@ class ExampleEncoder:
         self,
         tokenizer,
         task: Task,
-        max_length: int,
+        max_length: int | None,
         eval_mode: str | None = None,
         target: str | None = None,
         missing_rationale: str = "label_only",
@@ -110,36 +129,104 @@ class ExampleEncoder:
             return self.prefix_ids + list(self.label_tokens.sequences[index]) + self.suffix_ids
         return self._encode(self.format.decision_text(record.target))
 
+    def _tokenized(self, records: list[Record]) -> list[tuple[list[int], list[int], list[int], list[int]]]:
+        """(head, truncated field, tail, target + eos) ids of each record, tokenized in batches."""
+        parts = [self.format.input_parts(record) for record in records]
+        heads = self._encode_many([p[0] for p in parts])
+        middles = self._encode_many([p[1] for p in parts])
+        tails = self._encode_many([p[2] for p in parts])
+        pieces = [self.format.target_pieces(record) for record in records]
+        texts = [text for record_pieces in pieces for name, text in record_pieces if name != "decision"]
+        encoded_texts = iter(self._encode_many(texts))
+        eos = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
+        targets = []
+        for record, record_pieces in zip(records, pieces, strict=True):
+            target: list[int] = []
+            for name, _ in record_pieces:
+                target += self._decision_ids(record) if name == "decision" else next(encoded_texts)
+            targets.append(target + eos)
+        return list(zip(heads, middles, tails, targets, strict=True))
+
+    def _encode_many(self, texts: list[str]) -> list[list[int]]:
+        if not texts:
+            return []
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+    def measure(
+        self, records: list[Record], on_progress: Callable[[int, int], None] | None = None
+    ) -> list[RecordLength]:
+        """Each record's token counts before any cut, as `encode` tokenizes it. Only lengths are kept, and each
+        distinct text is tokenized once (SQuAD's paragraphs recur under every question), in chunks, so a large
+        file measures in little memory. `on_progress(done, total)` counts tokenized texts."""
+        parts = [self.format.input_parts(record) for record in records]
+        fixed_texts = [(p[0], p[2]) for p in parts]
+        target_texts: list[list[str]] = []
+        target_ids = []  # tokens of the decision pieces a label task scores as fixed label ids
+        for record in records:
+            texts, ids = [], 0
+            for name, text in self.format.target_pieces(record):
+                if name != "decision":
+                    texts.append(text)
+                elif self.label_tokens is not None:
+                    ids += len(self._decision_ids(record))
+                else:
+                    texts.append(self.format.decision_text(record.target))
+            target_texts.append(texts)
+            target_ids.append(ids)
+        everything = {text for pair in fixed_texts for text in pair}
+        everything.update(p[1] for p in parts)
+        everything.update(text for texts in target_texts for text in texts)
+        length = self._lengths_of(sorted(everything), on_progress)
+        lead = len(self.leading_special_ids)
+        eos = 1 if self.tokenizer.eos_token_id is not None else 0
+        return [
+            RecordLength(
+                record.id,
+                lead + length[head] + length[tail],
+                length[middle],
+                ids + sum(length[text] for text in texts) + eos,
+            )
+            for record, (head, tail), (_, middle, _), texts, ids in zip(
+                records, fixed_texts, parts, target_texts, target_ids, strict=True
+            )
+        ]
+
+    def _lengths_of(
+        self, texts: list[str], on_progress: Callable[[int, int], None] | None, chunk: int = 2048
+    ) -> dict[str, int]:
+        lengths = {"": 0}
+        for start in range(0, len(texts), chunk):
+            batch = [text for text in texts[start : start + chunk] if text]
+            for text, ids in zip(batch, self._encode_many(batch), strict=True):
+                lengths[text] = len(ids)
+            if on_progress is not None:
+                on_progress(min(start + chunk, len(texts)), len(texts))
+        return lengths
+
     def encode(self, records: list[Record], source: str) -> list[EncodedExample]:
         """Encode records; the task's truncated field is cut (from its end) to fit `max_length`."""
-        parts = [self.format.input_parts(record) for record in records]
-        heads = self.tokenizer([p[0] for p in parts], add_special_tokens=False)["input_ids"]
-        middles = self.tokenizer([p[1] for p in parts], add_special_tokens=False)["input_ids"]
-        tails = self.tokenizer([p[2] for p in parts], add_special_tokens=False)["input_ids"]
-        eos = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
+        if self.max_length is None:
+            raise ValueError("this encoder only measures: give it a max_length to encode")
         group_by = self.task.group_by
         examples = []
         truncated = self.format.truncate_field
-        for position, (record, head, middle, tail) in enumerate(
-            zip(records, heads, middles, tails, strict=True)
+        for position, (record, (head, middle, tail, target)) in enumerate(
+            zip(records, self._tokenized(records), strict=True)
         ):
-            target: list[int] = []
-            for name, text in self.format.target_pieces(record):
-                target += self._decision_ids(record) if name == "decision" else self._encode(text)
-            target += eos
             around = (
                 len(self.leading_special_ids) + len(head) + len(tail)
             )  # the prompt but its truncated field
+            kept = min(len(middle), 1)  # a truncated field keeps at least one token
             for after_prompt, what in ((len(target), "its target"), (self.eval_budget, "evaluation")):
-                if around + after_prompt >= self.max_length:
+                if around + kept + after_prompt > self.max_length:
                     untruncated = [n for n in self.task.input_fields if n != truncated]
                     raise DataError(
                         f"{source}, record {record.id}",
                         untruncated[0] if untruncated else self.task.input_fields[0],
-                        f"needs {around + after_prompt} tokens"
+                        f"needs {around + kept + after_prompt} tokens"
                         + (f" without its {truncated}" if truncated else "")
                         + f" ({what} included)",
-                        f"raise data.max_length above {self.max_length}",
+                        f"raise data.max_length above {self.max_length}, or set data.max_length=auto",
                     )
             prompt = self.leading_special_ids + head + middle[: self.max_length - around - len(target)] + tail
             eval_prompt = (

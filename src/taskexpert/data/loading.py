@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,13 @@ from taskexpert.errors import ConfigError
 from taskexpert.records import Record, read_jsonl, validate_record
 from taskexpert.tasks.readers import READERS
 
+LOG = logging.getLogger(__name__)
+VAL_SIZE_REASONS = {
+    "dataset": "the dataset's own validation split",
+    "sample": "data.split.val_size=auto on a bundled sample: its sample_val_size",
+    "auto": "data.split.val_size=auto: 10% of train within [50, 500], at most a fifth of train",
+    "explicit": "data.split.val_size as set",
+}
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 # Top-level data keys a reader also receives as options (kept at the top level for older data configs).
 READER_KEYS = ("format", "subset", "hub_split")
@@ -95,7 +103,9 @@ def load_splits(data_cfg: Any, task: Any = None) -> Splits:
     # the whole training split, before the low-data draw: what a seed set leaves out
     training_ids = {record.id for record in splits.train}
     splits = limit_splits(splits, data_cfg, stratify)
+    sizing = splits.settings
     splits.settings = {
+        **sizing,
         "reader": data_cfg.get("reader"),
         "path": path,
         "split": OmegaConf.to_container(data_cfg.split)
@@ -104,6 +114,10 @@ def load_splits(data_cfg: Any, task: Any = None) -> Splits:
         **{key: data_cfg.get(key) for key in ("train_limit", "train_fraction", "test_limit")},
         "seed_set_size": len(splits.train),  # before extra_train files are added
     }
+    if "val_size_rule" in sizing:
+        LOG.info(
+            "validation: %d records (%s)", len(splits.validation), VAL_SIZE_REASONS[sizing["val_size_rule"]]
+        )
     extra_paths = [resolve_data_path(str(extra_path)) for extra_path in data_cfg.get("extra_train") or []]
     leak_check = (
         ExtraTrainCheck(

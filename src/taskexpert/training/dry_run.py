@@ -140,7 +140,7 @@ def host_memory_request(cfg: DictConfig) -> int:
     try:
         precision = resolve_precision(cfg.trainer, cfg.model, cfg.peft)
         size = estimate_size(
-            cfg.model, cfg.peft, cfg.data.batch_size, cfg.data.max_length, precision.weights_dtype
+            cfg.model, cfg.peft, cfg.data.batch_size, _planned_length(cfg)[0], precision.weights_dtype
         )
     except ConfigError:
         return MIN_MEMORY_REQUEST_GB
@@ -167,11 +167,28 @@ def _describe_share(layout: Layout, share: DeviceShare, batch: str, units: FSDPU
     return f"  per GPU, {layout.name} over {where}: {share.total_gib:.1f} GiB = {parts} + {gathered} ({batch} per GPU){layout.note}"
 
 
+def _planned_length(cfg: DictConfig) -> tuple[int, str]:
+    """The sequence length memory is sized for. `auto` is measured at the start of a run, from the data, which a
+    dry run does not read: its memory is shown for the most `auto` may choose (the cap, else the context window)."""
+    from taskexpert.data.lengths import length_setting
+
+    setting = length_setting(cfg.data)
+    if setting != "auto":
+        return int(setting), ""
+    from taskexpert.models.sizing import architecture_config
+
+    window = getattr(architecture_config(cfg.model).get_text_config(), "max_position_embeddings", None)
+    bounds = [int(b) for b in (cfg.data.get("max_length_cap"), window) if b]
+    bound = min(bounds) if bounds else 512
+    return bound, "; data.max_length=auto (measured at start): memory shown for the most it may choose"
+
+
 def dry_run(cfg: DictConfig) -> dict[str, float]:
     """Print and return parameter counts and memory: the whole run's, and one GPU's share of it."""
     precision = resolve_precision(cfg.trainer, cfg.model, cfg.peft)
+    sequence_length, length_note = _planned_length(cfg)
     size: SizeEstimate = estimate_size(
-        cfg.model, cfg.peft, cfg.data.batch_size, cfg.data.max_length, precision.weights_dtype
+        cfg.model, cfg.peft, cfg.data.batch_size, sequence_length, precision.weights_dtype
     )
     layout = layout_of(cfg.trainer)
     share = per_device(size, layout.devices, layout.shard_weights, layout.shard_states)
@@ -183,7 +200,7 @@ def dry_run(cfg: DictConfig) -> dict[str, float]:
         units = fsdp_units(cfg, layout, precision.name, weight_bytes)
         share = dataclasses.replace(share, gathered_gib=units.gathered_gib)
     host = host_memory_gib(size, layout, cfg.trainer)
-    batch = f"batch {cfg.data.batch_size} x {cfg.data.max_length} tokens"
+    batch = f"batch {cfg.data.batch_size} x {sequence_length} tokens{length_note}"
     print(f"Dry run: {cfg.model.name} with {adapter_name(cfg.peft)}")
     print(f"  total parameters:     {size.total_parameters:,}")
     percent = 100 * size.trainable_parameters / size.total_parameters

@@ -19,6 +19,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from taskexpert.data.class_weights import training_balance
 from taskexpert.data.datamodule import QADataModule
 from taskexpert.data.encoding import ExampleEncoder
+from taskexpert.data.lengths import fit_lengths
 from taskexpert.data.loading import load_splits
 from taskexpert.models.adapter_compute import compute_lora_in_input_dtype, lora_computes_in_base_dtype
 from taskexpert.models.adapters import adapter_name, apply_adapter, count_parameters, load_adapter
@@ -99,14 +100,17 @@ def _resume_path(cfg: DictConfig, run_dir: Path) -> str | None:
 
 
 def build_data_and_module(
-    cfg: DictConfig, model, tokenizer, splits, task: Task | None = None
+    cfg: DictConfig, model, tokenizer, splits, task: Task | None = None, max_length: int | None = None
 ) -> tuple[QADataModule, QAModule]:
-    """The DataModule (prompt format, tokenization, batching) and the LightningModule a run trains, from `cfg`."""
+    """The DataModule (prompt format, tokenization, batching) and the LightningModule a run trains, from `cfg`.
+    `max_length`: the length `fit_lengths` chose; None = fit it here (`data.max_length: auto` measures)."""
     task = task or build_task(cfg.task)
+    if max_length is None:
+        max_length = fit_lengths(cfg, splits, tokenizer, task, getattr(model, "config", None)).max_length
     encoder = ExampleEncoder(
         tokenizer,
         task,
-        cfg.data.max_length,
+        max_length,
         cfg.eval.mode,
         target=cfg.data.target,
         missing_rationale=cfg.data.get("missing_rationale", "label_only"),
@@ -175,8 +179,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     task = build_task(cfg.task)
     splits = load_splits(cfg.data, task)
-    if rank_zero_only.rank == 0:  # under DDP every process runs this; the first one writes the run's files
-        write_splits(run_dir, splits)
     precision = resolve_precision(cfg.trainer, cfg.model, cfg.peft)
     log.info("precision: %s", precision.describe())
     model, tokenizer = build_trainable_model(cfg, precision)
@@ -188,7 +190,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         100 * trainable / total,
     )
 
-    datamodule, module = build_data_and_module(cfg, model, tokenizer, splits, task)
+    # data.max_length (auto: measured) and data.too_long, once, before splits.json records what is used
+    lengths = fit_lengths(cfg, splits, tokenizer, task, model.config)
+    if rank_zero_only.rank == 0:  # under DDP every process runs this; the first one writes the run's files
+        write_splits(run_dir, splits)
+    datamodule, module = build_data_and_module(cfg, model, tokenizer, splits, task, lengths.max_length)
 
     resume_from = _resume_path(cfg, run_dir)
     resumed_log_step = checkpoint_log_step(resume_from) if resume_from else None
@@ -240,6 +246,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "global_step": trainer.global_step,
         }
         metrics["precision"] = precision.name  # what `auto` chose on this machine
+        metrics.update(lengths.metrics())  # the length used, and evaluation items skipped as too long
         for split_metrics in module.results.values():
             metrics.update(split_metrics)
         exported = exported_model(trainer, model)  # FSDP: the weights gathered from every process onto rank 0

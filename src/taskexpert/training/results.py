@@ -69,4 +69,11 @@ def results_table(metrics: dict[str, Any], title: str, task: Task) -> Table:
 def print_results(metrics: dict[str, Any], run_dir: Path, title: str, task: Task) -> None:
     console = Console()
     console.print(results_table(metrics, title, task))
+    for split in ("val", "test"):  # evaluation items data.too_long=skip left out of the metrics above
+        skipped = metrics.get(f"{split}/skipped_too_long")
+        if skipped:
+            console.print(
+                f"{split}: {skipped} items over data.max_length={metrics.get('data/max_length')} tokens were "
+                "skipped (data.too_long=skip): the metrics above leave them out"
+            )
     console.print(f"Run directory: [bold]{run_dir}[/bold]")

@@ -248,7 +248,7 @@ def split_by_ground_truth(dataset: dict[str, list[Record]], data_cfg: Any, path:
         else str(Path(path).with_name("test_ground_truth.json"))
     )
     ground_truth = read_ground_truth(ground_truth_path)
-    return official_split(
+    splits = official_split(
         dataset["train"],
         ground_truth,
         ground_truth_path,
@@ -256,3 +256,5 @@ def split_by_ground_truth(dataset: dict[str, list[Record]], data_cfg: Any, path:
         split_cfg.get("train_size"),
         split_cfg.get("seed", 0),
     )
+    splits.settings = {"val_size": len(splits.validation), "val_size_rule": "explicit"}
+    return splits
