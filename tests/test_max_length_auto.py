@@ -34,7 +34,7 @@ def write_gsm8k(folder: Path, long_train: int = 3, long_test: int = 1, steps: in
     for split, count, long in (("train", 24, long_train), ("test", 6, long_test)):
         rows = [
             {
-                "question": f"A farmer has {n + 3} sheep and buys {n} more. How many sheep now?",
+                "question": f"A farmer of the {split} valley has {n + 3} sheep and buys {n} more. How many sheep now?",
                 "answer": long_solution(n, steps)
                 if n < long
                 else f"{n + 3} + {n} = {2 * n + 3}\n#### {2 * n + 3}",
