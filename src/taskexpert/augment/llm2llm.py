@@ -19,13 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from taskexpert.augment.contamination import write_guard_meta
 from taskexpert.augment.dedup import Deduplicator
 from taskexpert.augment.generation import GenerationResult, generate_records
 from taskexpert.augment.jobs import GenerationJob, quoted, task_placeholders, task_values
 from taskexpert.augment.llm2llm_ranks import clear_stopped, follow_llm2llm, follower_rank, write_stopped
+from taskexpert.augment.llm2llm_seeds import (
+    check_seed_selection,
+    hard_seed_count,
+    history_of_choice,
+    least_sure_seeds,
+)
 from taskexpert.augment.llm2llm_state import (
     added_path,
     current_extra,
@@ -70,11 +76,15 @@ def llm2llm_settings(method: Any) -> dict[str, Any]:
         "from_scratch": bool(method.from_scratch),
         "only_seed_errors": bool(method.only_seed_errors),
         "accumulate": bool(method.accumulate),
+        "seed_selection": str(method.get("seed_selection") or "wrong"),
+        "max_hard_seeds": None if method.get("max_hard_seeds") is None else int(method.max_hard_seeds),
     }
     if settings["iterations"] < 1:
         raise ConfigError(f"method.iterations={settings['iterations']} must be >= 1")
     if settings["n_per_wrong"] < 1:
         raise ConfigError(f"method.n_per_wrong={settings['n_per_wrong']} must be >= 1")
+    if settings["max_hard_seeds"] is not None and settings["max_hard_seeds"] < 0:
+        raise ConfigError(f"method.max_hard_seeds={settings['max_hard_seeds']} must be >= 0 or null")
     return settings
 
 
@@ -213,9 +223,16 @@ class Loop:
         wrong_generated = (
             [] if self.settings["only_seed_errors"] else wrong_examples(task, predictions, extra, where)
         )
+        selection, chosen_history = self.settings["seed_selection"], None
+        chosen_seeds = wrong_seeds
+        if selection != "wrong":  # the seeds it is least sure of, as many as it got wrong unless told
+            count = hard_seed_count(self.settings["max_hard_seeds"], len(wrong_seeds))
+            chosen = least_sure_seeds(selection, task, predictions, seeds, count, where)
+            chosen_seeds = [(record, answer) for record, answer, _ in chosen]
+            chosen_history = history_of_choice(selection, chosen)
         previous = [record for batch in self.added for record in batch]
         result = _generate(
-            self.cfg, self.teacher, self.template, wrong_seeds + wrong_generated, previous,
+            self.cfg, self.teacher, self.template, chosen_seeds + wrong_generated, previous,
             self.seed_splits, self.embedder, iteration,
         )  # fmt: skip
         lines = "".join(json_line(item.as_dict()) for item in result.rejected_items)
@@ -223,9 +240,12 @@ class Loop:
         write_jsonl(result.records, added_path(self.run_dir, iteration))
         self.added.append(result.records)
         write_jsonl(current_extra(self.added, accumulate), self.run_dir / self.cfg.output.records)
-        return history_entry(
+        entry = history_entry(
             iteration, metrics, seeds, wrong_seeds, wrong_generated, extra, result, train_seconds
         )
+        if chosen_history is not None:
+            entry |= {"seed_selection": selection, "hard_seeds": chosen_history}
+        return entry
 
 
 def run_llm2llm(cfg: DictConfig) -> dict[str, Any]:
@@ -236,6 +256,9 @@ def run_llm2llm(cfg: DictConfig) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     template = PromptTemplate.load(cfg.method.prompt, cfg.paths.get("prompts_dir"))
     template.check(prompt_placeholders(build_task(cfg.task)))
+    check_seed_selection(
+        settings["seed_selection"], build_task(cfg.task), OmegaConf.select(cfg, "eval.mode", default=None)
+    )
     if not settings["from_scratch"] and cfg.get("peft") is None:
         raise ConfigError("method.from_scratch=false continues an adapter: it needs peft=lora or peft=prefix")
     seed_splits = load_splits(

@@ -29,7 +29,9 @@ from taskexpert.utils.json_lines import json_objects
 
 HISTORY_FILE = "llm2llm_history.json"
 # Settings that change what an iteration produces: a run directory cannot mix them.
-SETTINGS_KEYS = ("n_per_wrong", "from_scratch", "only_seed_errors", "accumulate")
+SETTINGS_KEYS = (
+    "n_per_wrong", "from_scratch", "only_seed_errors", "accumulate", "seed_selection", "max_hard_seeds",
+)  # fmt: skip
 EVAL_METRICS = ("val/acc", "val/macro_f1", "test/acc", "test/macro_f1", "train/acc", "train/macro_f1")
 # the answer and span kinds' metrics, in the history when the task has them
 OTHER_METRICS = tuple(
