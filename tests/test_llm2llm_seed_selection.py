@@ -151,6 +151,8 @@ def test_a_margin_run_asks_the_teacher_about_exactly_the_chosen_seeds(tmp_path):
     assert chosen == expected
     for item in entry["hard_seeds"]:
         assert item["margin"] == pytest.approx(margins[item["id"]][0] - margins[item["id"]][1], abs=1e-5)
+    # not the paper's rule: on these fixed seeds the least-sure include seeds the student got right
+    assert any(rows[key]["pred"] == rows[key]["gold"] for key in chosen)
     assert sorted(asked) == sorted(chosen)  # one request per chosen seed (n_per_wrong=1), no other
     added = read_jsonl(run_dir / "iter_1" / "added.jsonl")
     assert {record.parent_id for record in added} <= set(chosen)
