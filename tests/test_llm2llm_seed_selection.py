@@ -79,6 +79,9 @@ def test_ranking_picks_the_least_sure_seeds_of_a_hand_written_predictions_file(t
     assert [r.id for r, _, _ in least_sure_seeds("margin", task, tied, reversed_seeds, 5, where)] == list(
         "abcde"
     )
+    # a calibrated decision is measured on its calibrated scores
+    calibrated = {**predictions, "c": {**predictions["c"], "calibrated_scores": log_probs(0.34, 0.33, 0.33)}}
+    assert least_sure_seeds("margin", task, calibrated, seeds(), 1, where)[0][0].id == "c"
     # renormalised over the labels: scores that are not a distribution give the same loss
     assert gold_loss([math.log(0.2), math.log(0.2)], 0) == pytest.approx(math.log(2))
 

@@ -37,8 +37,9 @@ def check_seed_selection(selection: str, task: Task, eval_mode: str | None) -> N
 
 
 def label_scores(row: dict[str, Any], labels: Sequence[str], where: Path) -> list[float]:
-    """The row's score of every label, in the task's label order (a generate-mode row has none)."""
-    scores = row.get("scores")
+    """The row's score of every label, in the task's label order (a generate-mode row has none); the
+    calibrated scores when the student's decision was calibrated, so the measure is that of its decision."""
+    scores = row.get("calibrated_scores") or row.get("scores")
     if "parsed" in row or not isinstance(scores, dict) or any(label not in scores for label in labels):
         raise DataError(
             str(where),
