@@ -20,7 +20,6 @@ from taskexpert.augment.pipeline import augment
 from taskexpert.errors import ConfigError
 from taskexpert.teachers import build_teacher
 from taskexpert.teachers.cache import ResponseCache
-from taskexpert.teachers.ledger import Budget
 from taskexpert.teachers.types import TeacherRequest
 
 TINY_TEACHER = ["teacher.source=tiny", "teacher.tiny_architecture=llama", "teacher.model=tiny-llama"]
@@ -128,6 +127,8 @@ def test_a_budget_of_calls_stops_the_run_and_a_larger_one_makes_only_the_missing
 
 
 def test_budget_caps_must_be_known_and_not_negative():
+    from taskexpert.teachers.ledger import Budget
+
     with pytest.raises(ConfigError, match="teacher.budget.max_calls"):
         Budget.from_config({"max_calls": -1})
     with pytest.raises(ConfigError, match="teacher.budget.max_call "):
