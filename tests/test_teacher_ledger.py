@@ -136,3 +136,15 @@ def test_budget_caps_must_be_known_and_not_negative():
     assert Budget().room(20, 0, 0, None) == (20, None)
     assert Budget(max_tokens=100).room(20, 0, 50, None) == (8, None)  # checked every group of calls
     assert Budget(max_cost=0.5).room(20, 0, 0, 0.6) == (0, "max_cost=0.5")
+
+
+def test_a_vllm_output_gives_the_lengths_of_its_token_ids():
+    """A namespace stands in for `vllm.RequestOutput` (vLLM needs CUDA, absent here)."""
+    from types import SimpleNamespace
+
+    from taskexpert.teachers.backends.vllm_offline import completion_result
+
+    completion = SimpleNamespace(text="yes", finish_reason="stop", token_ids=[5, 6, 2])
+    output = SimpleNamespace(prompt_token_ids=list(range(11)), outputs=[completion])
+    result = completion_result("k", output, 0.1)
+    assert (result.prompt_tokens, result.completion_tokens) == (11, 3)
