@@ -256,8 +256,15 @@ def _completion(body: dict[str, Any], text: str, finish_reason: str = "stop") ->
         "choices": [
             {"index": 0, "finish_reason": finish_reason, "message": {"role": "assistant", "content": text}}
         ],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        "usage": usage(body, text),
     }
+
+
+def usage(body: dict[str, Any], text: str) -> dict[str, int]:
+    """Token counts as a server reports them: here whitespace-separated words, different for every answer."""
+    prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+    completion = len(text.split())
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 if __name__ == "__main__":  # a standalone server for the benchmark or manual runs

@@ -200,6 +200,8 @@ def write_final_outputs(
         "rejected": dict(sorted(rejected.items())),
         "final": {name: history[-1].get(name) for name in EVAL_METRICS} if history else {},
         "total_seconds": round(seconds, 3),
+        "teacher_totals": teacher.stats.as_dict(),  # this process's calls, tokens and cost
+        "budget_stop": teacher.stats.budget_stop,
     }
     atomic_write_json(run_dir / cfg.output.stats, stats)
     if cfg.wandb.enabled:

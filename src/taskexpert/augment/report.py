@@ -52,6 +52,16 @@ def summary_table(stats: dict[str, Any]) -> Table:
         table.add_row(f"rejected: {reason}", _format(count))
     table.add_row("[bold]kept", f"[bold]{stats['kept']}")
     table.add_row("items/s (teacher)", _format(stats["items_per_second"]))
+    totals = stats.get("teacher_totals") or {}
+    if totals:
+        table.add_row("teacher calls (paid)", _format(totals.get("calls")))
+        table.add_row("teacher cache hits", _format(totals.get("cache_hits")))
+        table.add_row(
+            "tokens in / out",
+            f"{_format(totals.get('prompt_tokens'))} / {_format(totals.get('completion_tokens'))}",
+        )
+        cost = totals.get("cost_usd")
+        table.add_row("cost (USD)", "unpriced" if cost is None else f"{cost:.4f}")
     for name, values in stats.get("diversity", {}).items():
         parts = [f"{key} {_format(value)}" for key, value in values.items() if key != "items"]
         table.add_row(f"diversity: {name}", ", ".join(parts))
@@ -62,7 +72,13 @@ def print_summary(stats: dict[str, Any], paths: dict[str, Path]) -> None:
     console = Console()
     console.print(summary_table(stats))
     console.print(f"Augmented records: [bold]{paths['records']}[/bold]")
-    if stats["failed"]:
+    stop = stats.get("budget_stop")
+    if stop:
+        console.print(
+            f"[yellow]teacher budget reached (teacher.budget.{stop}): the records so far are written; the same "
+            "command with a larger budget continues from the cache"
+        )
+    elif stats["failed"]:
         console.print(
             f"[yellow]{stats['failed']} teacher requests failed (listed in {paths['stats'].name}); "
             "run again to retry them: answers already received come from the cache"

@@ -95,6 +95,7 @@ def finish_run(
             "seeds": diversity_stats(seeds, fields, measure, limit, int(cfg.seed)),
             "generated": diversity_stats(result.records, fields, measure, limit, int(cfg.seed)),
         }
+    stats["budget_stop"] = (stats.get("teacher_totals") or {}).get("budget_stop")
     stats["total_seconds"] = round(time.perf_counter() - started, 3)
     paths = write_outputs(run_dir, cfg.output, result.records, stats, result.rejected_items)
     write_guard_meta(cfg, splits, paths["records"], len(result.records))

@@ -35,7 +35,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from taskexpert.errors import ConfigError, TaskExpertError
-from taskexpert.teachers.cache_file import LOCK_HINT, SCHEMA_VERSION, open_for_reading, open_for_writing
+from taskexpert.teachers.cache_file import (
+    COLUMNS,
+    LOCK_HINT,
+    READ_COLUMNS,
+    SCHEMA_VERSION,
+    open_for_reading,
+    open_for_writing,
+)
 from taskexpert.teachers.cache_shards import ShardReaders, default_shard_dir, merge_shards, shard_name
 from taskexpert.utils.filesystems import filesystem_type, is_network_filesystem
 from taskexpert.utils.secrets import redact
@@ -75,6 +82,14 @@ class CachedResponse:
     text: str
     seconds: float
     finish_reason: str | None = None
+    prompt_tokens: int | None = None  # None: not reported by the backend, or stored before tokens were
+    completion_tokens: int | None = None
+
+
+def _cached(row: tuple) -> tuple[str, float, CachedResponse]:
+    """(key, created_at, response) of one row of READ_COLUMNS."""
+    key, text, seconds, created, finish, prompt_tokens, completion_tokens = row
+    return key, created, CachedResponse(text, seconds, finish, prompt_tokens, completion_tokens)
 
 
 class ResponseCache:
@@ -138,18 +153,15 @@ class ResponseCache:
 
     def _lookup(self, keys: list[str]) -> dict[str, CachedResponse]:
         placeholders = ",".join("?" * len(keys))
-        query = (
-            "SELECT key, response, seconds, created_at, finish_reason FROM responses "
-            f"WHERE key IN ({placeholders})"
-        )
+        query = f"SELECT {READ_COLUMNS} FROM responses WHERE key IN ({placeholders})"
         if self.mode == "single":
             rows = self._retrying(lambda: self._connection.execute(query, keys).fetchall())
-            return {key: CachedResponse(text, seconds, finish) for key, text, seconds, _, finish in rows}
+            return {key: response for key, _, response in map(_cached, rows)}
         found: dict[str, CachedResponse] = {}
         merged = self._merged_file()
         if merged is not None:
             try:
-                found = {key: CachedResponse(t, s, f) for key, t, s, _, f in merged.execute(query, keys)}
+                found = {key: response for key, _, response in map(_cached, merged.execute(query, keys))}
             except sqlite3.DatabaseError as error:  # being merged into right now: the shards still answer
                 log.debug("merged cache %s skipped for now: %s", self.path, error)
         missing = [key for key in keys if key not in found]
@@ -157,10 +169,10 @@ class ResponseCache:
             assert self._others is not None
             own = self._retrying(lambda: self._connection.execute(query, keys).fetchall())
             earliest: dict[str, tuple[float, CachedResponse]] = {}
-            for key, text, seconds, created, finish in own + self._others.rows(missing):
+            for key, created, response in map(_cached, own + self._others.rows(missing)):
                 if key in found or (key in earliest and earliest[key][0] <= created):
                     continue
-                earliest[key] = (created, CachedResponse(text, seconds, finish))
+                earliest[key] = (created, response)
             found.update({key: response for key, (_, response) in earliest.items()})
         return found
 
@@ -175,15 +187,27 @@ class ResponseCache:
         text: str,
         seconds: float,
         finish_reason: str | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
     ) -> str:
-        """Store and commit one response; returns the text stored for `key` (the first writer's)."""
+        """Store and commit one response with its token counts; returns the text stored for `key` (the first
+        writer's)."""
         request = canonical_json(storable_identity(identity))
         with self._lock:
             self._retrying(
                 lambda: self._connection.execute(
-                    "INSERT OR IGNORE INTO responses "
-                    "(key, model, request, response, seconds, created_at, finish_reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (key, model, request, text, float(seconds), time.time(), finish_reason),
+                    f"INSERT OR IGNORE INTO responses ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key,
+                        model,
+                        request,
+                        text,
+                        float(seconds),
+                        time.time(),
+                        finish_reason,
+                        prompt_tokens,
+                        completion_tokens,
+                    ),
                 )
             )
             row = self._retrying(

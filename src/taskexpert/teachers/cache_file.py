@@ -21,11 +21,17 @@ CREATE TABLE IF NOT EXISTS responses (
     response TEXT NOT NULL,    -- the generated text, as returned by the backend
     seconds REAL NOT NULL,     -- how long the call took
     created_at REAL NOT NULL,  -- unix time of storage
-    finish_reason TEXT         -- why generation ended: stop | length (cut at the token limit) | NULL (not reported)
+    finish_reason TEXT,        -- why generation ended: stop | length (cut at the token limit) | NULL (not reported)
+    prompt_tokens INTEGER,     -- tokens the teacher read for this answer | NULL (not reported)
+    completion_tokens INTEGER  -- tokens it wrote | NULL (not reported)
 )
 """
-COLUMNS = "key, model, request, response, seconds, created_at, finish_reason"
+COLUMNS = (
+    "key, model, request, response, seconds, created_at, finish_reason, prompt_tokens, completion_tokens"
+)
+READ_COLUMNS = "key, response, seconds, created_at, finish_reason, prompt_tokens, completion_tokens"
 FINISH_COLUMN = "finish_reason"  # added to caches written before it existed
+ADDED_COLUMNS = {FINISH_COLUMN: "TEXT", "prompt_tokens": "INTEGER", "completion_tokens": "INTEGER"}
 BUSY_TIMEOUT_S = 2.0  # SQLite's own wait inside one statement; retry_while_locked waits across attempts
 READ_TIMEOUT_S = 1.0  # a shard being written by another job: a short wait, then it is skipped for this lookup
 LOCK_HINT = (
@@ -48,7 +54,7 @@ def open_for_writing(path: Path, journal_mode: str, lock_timeout: float) -> sqli
             connection.execute(f"PRAGMA journal_mode={journal_mode}")
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute(SCHEMA)
-            add_finish_column(connection)
+            add_missing_columns(connection)
             check_version(connection, path, writable=True)
         except BaseException:
             connection.close()
@@ -77,11 +83,13 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def add_finish_column(connection: sqlite3.Connection) -> None:
-    """An older file gets the finish_reason column; its answers keep a NULL (unknown) reason."""
+def add_missing_columns(connection: sqlite3.Connection) -> None:
+    """An older file gets the columns added since (finish reason, token counts); its answers keep NULL there
+    (not known)."""
     columns = {row[1] for row in connection.execute("PRAGMA table_info(responses)")}
-    if FINISH_COLUMN not in columns:
-        connection.execute(f"ALTER TABLE responses ADD COLUMN {FINISH_COLUMN} TEXT")
+    for name, kind in ADDED_COLUMNS.items():
+        if name not in columns:
+            connection.execute(f"ALTER TABLE responses ADD COLUMN {name} {kind}")
 
 
 def check_version(connection: sqlite3.Connection, path: Path, writable: bool) -> None:

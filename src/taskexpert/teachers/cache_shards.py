@@ -17,7 +17,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from taskexpert.errors import ConfigError
-from taskexpert.teachers.cache_file import COLUMNS, LOCK_HINT, open_for_reading, open_for_writing
+from taskexpert.teachers.cache_file import (
+    COLUMNS,
+    LOCK_HINT,
+    READ_COLUMNS,
+    open_for_reading,
+    open_for_writing,
+)
 from taskexpert.utils.sqlite_locks import retry_while_locked
 
 log = logging.getLogger(__name__)
@@ -67,8 +73,9 @@ class ShardReaders:
         self.own = own.resolve()
         self._connections: dict[Path, sqlite3.Connection] = {}
 
-    def rows(self, keys: list[str]) -> list[tuple[str, str, float, float, str | None]]:
-        """(key, response, seconds, created_at, finish_reason) for `keys`, from every other shard."""
+    def rows(self, keys: list[str]) -> list[tuple]:
+        """Rows of READ_COLUMNS (key, response, seconds, created_at, finish_reason, token counts) for `keys`,
+        from every other shard."""
         found = []
         placeholders = ",".join("?" * len(keys))
         for path in shard_files(self.shard_dir):
@@ -77,8 +84,7 @@ class ShardReaders:
             try:
                 connection = self._connections.get(path) or self._connect(path)
                 found += connection.execute(
-                    "SELECT key, response, seconds, created_at, finish_reason FROM responses "
-                    f"WHERE key IN ({placeholders})",
+                    f"SELECT {READ_COLUMNS} FROM responses WHERE key IN ({placeholders})",
                     keys,
                 ).fetchall()
             except sqlite3.DatabaseError as error:
@@ -147,7 +153,9 @@ def _merge(connection: sqlite3.Connection, shards: list[Path]) -> None:
             connection.execute(
                 f"INSERT INTO incoming ({COLUMNS}) SELECT {COLUMNS} FROM shard.responses WHERE true "
                 "ON CONFLICT (key) DO UPDATE SET model = excluded.model, request = excluded.request, "
-                "response = excluded.response, seconds = excluded.seconds, created_at = excluded.created_at "
+                "response = excluded.response, seconds = excluded.seconds, created_at = excluded.created_at, "
+                "finish_reason = excluded.finish_reason, prompt_tokens = excluded.prompt_tokens, "
+                "completion_tokens = excluded.completion_tokens "
                 "WHERE excluded.created_at < incoming.created_at"
             )
         finally:

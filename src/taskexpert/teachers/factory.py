@@ -12,10 +12,11 @@ from typing import Any
 from taskexpert.errors import ConfigError
 from taskexpert.teachers.backends.base import Backend
 from taskexpert.teachers.cache import open_cache
+from taskexpert.teachers.ledger import Budget, price_for
 from taskexpert.teachers.sampling import Sampling
 from taskexpert.teachers.teacher import Teacher
 
-TEACHER_KEYS = ("structured", "length_bounds")  # keys of conf/teacher read by the Teacher, not the backend
+TEACHER_KEYS = ("structured", "length_bounds", "pricing", "budget")  # read by the Teacher, not the backend
 
 
 def build_backend(teacher_cfg: Any) -> Backend:
@@ -47,12 +48,15 @@ def build_teacher(teacher_cfg: Any, sampling_cfg: Any, cache: Any) -> Teacher:
             "teacher.field_lengths is no longer read: the bounds are the task's (task.field_lengths.<field>), "
             "and teacher.length_bounds=false keeps them out of the schemas sent"
         )
+    backend = build_backend(teacher_cfg)
     return Teacher(
-        build_backend(teacher_cfg),
+        backend,
         open_cache(cache),
         Sampling.from_config(sampling_cfg),
         structured=str(settings.get("structured", "auto")),
         length_bounds=bool(settings.get("length_bounds", True)),
+        price=price_for(settings.get("pricing"), backend.model),
+        budget=Budget.from_config(settings.get("budget")),
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from taskexpert.errors import ConfigError
 from taskexpert.teachers.backends.base import SCHEMA_REFUSED, Backend, BackendCall
 from taskexpert.teachers.cache import ResponseCache, request_key
+from taskexpert.teachers.ledger import BUDGET_ERROR, Budget, Price
 from taskexpert.teachers.sampling import Sampling
 from taskexpert.teachers.token_budget import TokenMeter
 from taskexpert.teachers.types import TeacherRequest, TeacherResponse
@@ -48,6 +49,23 @@ class TeacherStats:
     fallback: int = 0  # requests with a schema asked again (or from the start) without it, after a refusal
     truncated: int = 0  # answers (new or cached) cut at max_new_tokens (finish_reason length)
     structured: dict[str, Any] = field(default_factory=dict)  # how answers are constrained (Teacher fills it)
+    prompt_tokens: int = 0  # tokens read by the paid calls (those the backend reported)
+    completion_tokens: int = 0  # tokens written by the paid calls
+    unreported_tokens: int = 0  # paid calls whose backend reported no token counts
+    cached_prompt_tokens: int = 0  # tokens the cache hits had cost when they were paid (known ones)
+    cached_completion_tokens: int = 0
+    price: Price | None = None  # the model's price; None = unpriced
+    budget_stop: str | None = None  # the cap that stopped the run, when one did
+    budget_skipped: int = 0  # requests left unasked because the budget was spent
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def cost(self) -> float | None:
+        """USD of the paid calls; None when the model is unpriced."""
+        return None if self.price is None else self.price.cost(self.prompt_tokens, self.completion_tokens)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +82,14 @@ class TeacherStats:
             "schema_fallback": self.fallback,
             "truncated": self.truncated,
             "structured": dict(self.structured),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "unreported_tokens": self.unreported_tokens,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
+            "cached_completion_tokens": self.cached_completion_tokens,
+            "cost_usd": None if self.cost is None else round(self.cost, 6),
+            "budget_stop": self.budget_stop,
+            "budget_skipped": self.budget_skipped,
         }
 
 
@@ -85,6 +111,8 @@ class Teacher:
         sampling: Sampling,
         structured: str = "auto",
         length_bounds: bool = True,
+        price: Price | None = None,
+        budget: Budget | None = None,
     ) -> None:
         if structured not in STRUCTURED_MODES:
             raise ConfigError(
@@ -96,7 +124,8 @@ class Teacher:
         self.structured = structured
         self.length_bounds = length_bounds  # send the task's [min, max] characters in answer schemas
         self._meter: TokenMeter | None = None
-        self.stats = TeacherStats()
+        self.stats = TeacherStats(price=price)
+        self.budget = budget or Budget()
         self._refusal: str | None = None  # the server refused schemas: ask without them from now on
         self._describe_structured()
 
@@ -187,21 +216,50 @@ class Teacher:
                     key=item.call.key,
                     constrained=item.constrained,
                     finish_reason=hit.finish_reason,
+                    prompt_tokens=hit.prompt_tokens,
+                    completion_tokens=hit.completion_tokens,
                 )
                 self.stats.cache_hits += 1
+                self.stats.cached_prompt_tokens += hit.prompt_tokens or 0
+                self.stats.cached_completion_tokens += hit.completion_tokens or 0
                 self.stats.truncated += responses[index].truncated
                 self.stats.constrained += item.constrained
                 if on_response:
                     on_response(responses[index])
             else:  # identical calls within one batch are made once
                 waiting.setdefault(item.call.key, []).append(index)
-        calls = [prepared[indices[0]].call for indices in waiting.values()]
-        refused = self._run(calls, prepared, waiting, responses, on_response) if calls else []
+        pending = [prepared[indices[0]].call for indices in waiting.values()]
+        refused: list[int] = []
+        while pending:  # in groups the budget allows; what it does not is left unasked
+            room, cap = self.budget.room(len(pending), self.stats.calls, self.stats.tokens, self.stats.cost)
+            if room == 0:
+                self._stop_for_budget(cap or "budget", pending, waiting, responses, on_response)
+                break
+            refused += self._run(pending[:room], prepared, waiting, responses, on_response)
+            pending = pending[room:]
         if refused:  # the server refused the schema: ask these again, the old way (or stop, in schema mode)
             again = self._answer([requests[index] for index in refused], on_response)
             for index, response in zip(refused, again, strict=True):
                 responses[index] = response
         return responses  # type: ignore[return-value]  # every slot is filled by now
+
+    def _stop_for_budget(self, cap: str, pending, waiting, responses, on_response) -> None:
+        if self.stats.budget_stop is None:
+            self.stats.budget_stop = cap
+            log.warning(
+                "teacher budget reached (teacher.budget.%s): no more calls; the answers so far are kept, and "
+                "the same command with a larger budget continues from the cache",
+                cap,
+            )
+        for call in pending:
+            response = TeacherResponse(
+                None, error=BUDGET_ERROR, detail=f"not asked: teacher.budget.{cap} reached", key=call.key
+            )
+            for index in waiting.pop(call.key):
+                self.stats.budget_skipped += 1
+                responses[index] = response
+                if on_response:
+                    on_response(response)
 
     def _note_refusal(self, detail: str) -> None:
         if self._refusal is None:
@@ -218,6 +276,7 @@ class Teacher:
                 indices = waiting.pop(result.key)
                 item = prepared[indices[0]]
                 self.stats.faults.update(result.faults)
+                self._count_tokens(result)
                 if result.error == SCHEMA_REFUSED:  # sent and refused, or held back after a refusal
                     self.stats.schema_refusals += SCHEMA_REFUSED in result.faults
                     self._note_refusal(result.detail)
@@ -231,6 +290,8 @@ class Teacher:
                         result.text,
                         result.seconds,
                         result.finish_reason,
+                        result.prompt_tokens,
+                        result.completion_tokens,
                     )
                     self.stats.generated += 1
                     self.stats.truncated += result.truncated * len(indices)
@@ -242,6 +303,8 @@ class Teacher:
                         faults=result.faults,
                         constrained=item.constrained,
                         finish_reason=result.finish_reason,
+                        prompt_tokens=result.prompt_tokens,
+                        completion_tokens=result.completion_tokens,
                     )
                 else:
                     self._record_failure(result.key, result.error or "failed", result.detail)
@@ -254,11 +317,21 @@ class Teacher:
                         on_response(response)
         finally:
             self.stats.seconds += time.perf_counter() - started
-        for key, indices in waiting.items():  # a backend that skipped a call is a bug; never hide it
+        for key in [
+            call.key for call in calls if call.key in waiting
+        ]:  # a skipped call is a bug; never hide it
             self._record_failure(key, "no_result", "the backend returned no result for this call")
-            for index in indices:
+            for index in waiting.pop(key):
                 responses[index] = TeacherResponse(None, error="no_result", key=key)
         return refused
+
+    def _count_tokens(self, result) -> None:
+        """A paid call's tokens (a failed one's too, when its server reported them)."""
+        if result.prompt_tokens is None and result.completion_tokens is None:
+            self.stats.unreported_tokens += result.text is not None
+            return
+        self.stats.prompt_tokens += result.prompt_tokens or 0
+        self.stats.completion_tokens += result.completion_tokens or 0
 
     def _record_failure(self, key: str, reason: str, detail: str) -> None:
         self.stats.failed += 1

@@ -79,6 +79,8 @@ class TeacherResponse:
     faults: list[str] = field(default_factory=list)  # transient faults met (and retried) on the way
     constrained: bool = False  # decoded under the request's JSON schema
     finish_reason: str | None = None  # stop | length (cut at max_new_tokens) | None (not reported)
+    prompt_tokens: int | None = None  # tokens read for this answer (None: not reported)
+    completion_tokens: int | None = None  # tokens written
 
     @property
     def ok(self) -> bool:

@@ -50,6 +50,8 @@ class BackendResult:
     seconds: float = 0.0
     faults: list[str] = field(default_factory=list)  # transient faults that were retried
     finish_reason: str | None = None  # why generation ended: stop | length (cut at the token limit) | None
+    prompt_tokens: int | None = None  # tokens the backend read for this call (None: not reported)
+    completion_tokens: int | None = None  # tokens it wrote (None: not reported)
 
     @property
     def truncated(self) -> bool:

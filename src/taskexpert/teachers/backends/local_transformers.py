@@ -273,12 +273,21 @@ class TransformersBackend(Backend):
                 self.grammar_seconds += processor.seconds
                 self.generated_tokens += processor.steps * len(batch)
         end_ids = self._end_token_ids()
-        for call, row in zip(batch, output[:, prompt_length:], strict=True):
+        prompt_counts = encoded["attention_mask"].sum(dim=1).tolist()  # padding is not read
+        rows = zip(batch, output[:, prompt_length:], prompt_counts, strict=True)
+        for call, row, prompt_tokens in rows:
             text = tokenizer.decode(row, skip_special_tokens=True)
             reason = finish_reason(row.tolist(), end_ids, int(kwargs["max_new_tokens"]))
             if reason == LENGTH and self.stop_after_json and closes_json_object(call.prefill + text):
                 reason = STOP  # the JSON criterion stopped it on the last allowed token
-            yield BackendResult(call.key, text, seconds=seconds, finish_reason=reason)
+            yield BackendResult(
+                call.key,
+                text,
+                seconds=seconds,
+                finish_reason=reason,
+                prompt_tokens=int(prompt_tokens),
+                completion_tokens=written_tokens(row.tolist(), end_ids),
+            )
 
     def _end_token_ids(self) -> set[int]:
         """Tokens that end a row: end of text (the generation config may name several) and padding."""
@@ -291,6 +300,14 @@ class TransformersBackend(Backend):
         self._model = None
         self._tokenizer = None
         self._grammar = None
+
+
+def written_tokens(row: list[int], end_ids: set[int]) -> int:
+    """Tokens a row generated: up to and including its first end token (the padding after it was not)."""
+    for position, token in enumerate(row):
+        if token in end_ids:
+            return position + 1
+    return len(row)
 
 
 def finish_reason(row: list[int], end_ids: set[int], max_new_tokens: int) -> str:

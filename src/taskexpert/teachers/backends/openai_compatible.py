@@ -200,6 +200,7 @@ class OpenAICompatibleBackend(Backend):
                     seconds=time.perf_counter() - started,
                     faults=faults,
                     finish_reason=_finish_reason(completion),
+                    **_usage(completion),
                 )
             except openai.APITimeoutError:
                 reason, detail = "timeout", f"no answer within {self.timeout:g} s"
@@ -248,6 +249,16 @@ def _finish_reason(completion: Any) -> str | None:
     """`choices[0].finish_reason`: `length` when the answer was cut at max_tokens; None if not reported."""
     reason = getattr(completion.choices[0], "finish_reason", None)
     return str(reason) if reason else None
+
+
+def _usage(completion: Any) -> dict[str, int | None]:
+    """The server's `usage` token counts; None where a server does not report them."""
+    usage = getattr(completion, "usage", None)
+    counts = {}
+    for name in ("prompt_tokens", "completion_tokens"):
+        value = getattr(usage, name, None)
+        counts[name] = int(value) if isinstance(value, int) else None
+    return counts
 
 
 def _error_text(error: Any) -> str:

@@ -161,7 +161,16 @@ def completion_result(key: str, output: Any, seconds: float) -> BackendResult:
     cut at max_tokens, `stop` at the end of text or a stop string; None while unfinished)."""
     completion = output.outputs[0]
     reason = getattr(completion, "finish_reason", None)
-    return BackendResult(key, completion.text, seconds=seconds, finish_reason=str(reason) if reason else None)
+    prompt_ids = getattr(output, "prompt_token_ids", None)
+    completion_ids = getattr(completion, "token_ids", None)
+    return BackendResult(
+        key,
+        completion.text,
+        seconds=seconds,
+        finish_reason=str(reason) if reason else None,
+        prompt_tokens=len(prompt_ids) if prompt_ids is not None else None,
+        completion_tokens=len(completion_ids) if completion_ids is not None else None,
+    )
 
 
 def sampling_params(vllm: Any, params: dict[str, Any]) -> Any:
