@@ -16,6 +16,8 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+from taskexpert.tasks.readers.snips import INTENTS
+
 WORDS = [
     "amber",
     "basin",
@@ -175,15 +177,7 @@ def sst2(folder: Path, scale: float, rng: random.Random) -> None:
         (folder / name).write_text("sentence\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
 
 
-SNIPS_INTENTS = [
-    "AddToPlaylist",
-    "BookRestaurant",
-    "GetWeather",
-    "PlayMusic",
-    "RateBook",
-    "SearchCreativeWork",
-    "SearchScreeningEvent",
-]
+SNIPS_INTENTS = INTENTS  # the intents the reader reads, one folder each
 
 
 def snips(folder: Path, scale: float, rng: random.Random) -> None:

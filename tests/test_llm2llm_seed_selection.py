@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 from data_fixtures import qa_record
-from servers.augment_setup import INTERVENTIONS, compose_augment_config, data_overrides, write_seed_file
+from servers.augment_setup import INTERVENTIONS, compose_augment_config, write_seed_file
 from servers.fault_server import FaultServer
-from test_llm2llm import SERVER_LIFETIME, answer_with_requested_label, train_predictions
+from test_llm2llm import N_TRAIN, SERVER_LIFETIME, answer_with_requested_label, train_predictions
+from test_llm2llm import overrides as llm2llm_overrides
 
 from taskexpert.augment.llm2llm import llm2llm_settings, run_llm2llm
 from taskexpert.augment.llm2llm_seeds import check_seed_selection, gold_loss, least_sure_seeds
@@ -119,29 +120,13 @@ def asked_seed_ids(server: FaultServer) -> list[str]:
 
 
 def test_a_margin_run_asks_the_teacher_about_exactly_the_chosen_seeds(tmp_path):
-    run_dir, n_train = tmp_path / "run", 9
-    seed_file = write_seed_file(tmp_path, n_train + 4)
+    run_dir, n_train = tmp_path / "run", N_TRAIN
     with FaultServer(answer=answer_with_requested_label, lifetime=SERVER_LIFETIME) as server:
-        overrides = [
-            "method=llm2llm",
-            "method.iterations=1",
-            "method.seed_selection=margin",
-            "method.max_hard_seeds=3",
-            "model=tiny_llama",
-            "trainer=fast",
-            "trainer.max_steps=2",
-            "logger=csv",
-            "checkpoint.enabled=false",
-            "teacher=openai",
-            f"teacher.base_url={server.base_url}",
-            "teacher.model=fault-model",
-            "teacher.api_key_env=null",
-            f"cache.path={tmp_path / 'cache.sqlite'}",
-            "progress=false",
-            "diversity.embeddings=false",
-            *data_overrides(seed_file, train=n_train, val=2, test=2),
-        ]
-        run_llm2llm(compose_augment_config(overrides, run_dir))
+        settings = llm2llm_overrides(
+            server, tmp_path, "method.iterations=1", "method.seed_selection=margin", "method.max_hard_seeds=3"
+        )
+        seed_file = write_seed_file(tmp_path, n_train + 4)  # the file those overrides train on
+        run_llm2llm(compose_augment_config(settings, run_dir))
         asked = asked_seed_ids(server)
     entry = json.loads((run_dir / HISTORY_FILE).read_text())["iterations"][0]
     chosen = [item["id"] for item in entry["hard_seeds"]]
