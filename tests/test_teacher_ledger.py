@@ -148,3 +148,34 @@ def test_a_vllm_output_gives_the_lengths_of_its_token_ids():
     output = SimpleNamespace(prompt_token_ids=list(range(11)), outputs=[completion])
     result = completion_result("k", output, 0.1)
     assert (result.prompt_tokens, result.completion_tokens) == (11, 3)
+
+
+def test_a_token_cap_is_checked_between_groups_as_large_as_the_backends_concurrency(tmp_path):
+    """A token cap sends calls in groups; a group smaller than what the backend runs at once would idle it
+    (measured in benchmarks/bench_ledger.py: half the throughput at 16 concurrent calls)."""
+    from taskexpert.teachers.backends.openai_compatible import OpenAICompatibleBackend
+    from taskexpert.teachers.cache import ResponseCache
+    from taskexpert.teachers.ledger import Budget
+    from taskexpert.teachers.sampling import Sampling
+    from taskexpert.teachers.teacher import Teacher
+    from taskexpert.teachers.types import TeacherRequest
+
+    groups: list[int] = []
+
+    class CountingBackend(OpenAICompatibleBackend):
+        def run(self, calls):
+            groups.append(len(calls))
+            yield from super().run(calls)
+
+    requests = [TeacherRequest.chat([("user", f"question {index}")]) for index in range(40)]
+    with FaultServer(lifetime=120) as server:
+        backend = CountingBackend(
+            model="m", base_url=server.base_url, api_key_env=None, max_concurrency=16, timeout=30
+        )
+        teacher = Teacher(
+            backend, ResponseCache(tmp_path / "c.sqlite"), Sampling(), budget=Budget(max_tokens=10**9)
+        )
+        responses = teacher.generate(requests)
+        teacher.cache.close()
+    assert all(response.text is not None for response in responses)
+    assert groups == [16, 16, 8]

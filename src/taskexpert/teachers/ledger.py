@@ -3,7 +3,8 @@
 `teacher.pricing` maps a model name to USD per million input and output tokens; a model not in it is unpriced
 (its tokens are counted, its cost is None). `teacher.budget` caps paid calls, their tokens and their cost;
 answers from the cache are free and never count. The call cap is exact; a token or cost cap is checked between
-groups of `BUDGET_GROUP` calls, so a run overshoots it by at most one group's spend.
+groups of as many calls as the backend runs at once (its `max_concurrency`, `batch_size` or `chunk_size`; `BUDGET_GROUP` when it
+says none), so a run overshoots it by at most one group's spend and a cap never slows the calls down.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Any
 
 from taskexpert.errors import ConfigError
 
-BUDGET_GROUP = 8  # calls sent between two checks of a token or cost cap
+BUDGET_GROUP = (
+    8  # calls sent between two checks of a token or cost cap, for a backend that runs no set number at once
+)
 BUDGET_ERROR = "budget"  # TeacherResponse.error of a request left unasked because the budget was spent
 
 
@@ -66,16 +69,18 @@ class Budget:
             None if values["max_cost"] is None else float(values["max_cost"]),
         )
 
-    def room(self, wanted: int, calls: int, tokens: int, cost: float | None) -> tuple[int, str | None]:
-        """How many of `wanted` calls may be sent now, given what was spent; with the cap that stops the
-        rest, when one does."""
+    def room(
+        self, wanted: int, calls: int, tokens: int, cost: float | None, group: int = BUDGET_GROUP
+    ) -> tuple[int, str | None]:
+        """How many of `wanted` calls may be sent now, given what was spent, a token or cost cap checked again
+        after each `group` calls; with the cap that stops the rest, when one does."""
         if self.max_tokens is not None and tokens >= self.max_tokens:
             return 0, f"max_tokens={self.max_tokens}"
         if self.max_cost is not None and cost is not None and cost >= self.max_cost:
             return 0, f"max_cost={self.max_cost:g}"
         room = wanted
         if self.max_tokens is not None or (self.max_cost is not None and cost is not None):
-            room = min(room, BUDGET_GROUP)
+            room = min(room, max(1, group))
         if self.max_calls is not None:
             left = self.max_calls - calls
             if left <= 0:

@@ -21,7 +21,7 @@ from typing import Any
 from taskexpert.errors import ConfigError
 from taskexpert.teachers.backends.base import SCHEMA_REFUSED, Backend, BackendCall
 from taskexpert.teachers.cache import ResponseCache, request_key
-from taskexpert.teachers.ledger import BUDGET_ERROR, Budget, Price
+from taskexpert.teachers.ledger import BUDGET_ERROR, BUDGET_GROUP, Budget, Price
 from taskexpert.teachers.sampling import Sampling
 from taskexpert.teachers.token_budget import TokenMeter
 from taskexpert.teachers.types import TeacherRequest, TeacherResponse
@@ -231,7 +231,9 @@ class Teacher:
         pending = [prepared[indices[0]].call for indices in waiting.values()]
         refused: list[int] = []
         while pending:  # in groups the budget allows; what it does not is left unasked
-            room, cap = self.budget.room(len(pending), self.stats.calls, self.stats.tokens, self.stats.cost)
+            room, cap = self.budget.room(
+                len(pending), self.stats.calls, self.stats.tokens, self.stats.cost, self._calls_at_once()
+            )
             if room == 0:
                 self._stop_for_budget(cap or "budget", pending, waiting, responses, on_response)
                 break
@@ -242,6 +244,14 @@ class Teacher:
             for index, response in zip(refused, again, strict=True):
                 responses[index] = response
         return responses  # type: ignore[return-value]  # every slot is filled by now
+
+    def _calls_at_once(self) -> int:
+        """How many calls the backend runs together: a budget check between smaller groups would idle it."""
+        for name in ("max_concurrency", "batch_size", "chunk_size"):  # HTTP, transformers, vLLM
+            value = getattr(self.backend, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return BUDGET_GROUP
 
     def _stop_for_budget(self, cap: str, pending, waiting, responses, on_response) -> None:
         if self.stats.budget_stop is None:
