@@ -1,0 +1,319 @@
+"""The augmentation study's verdict: per data arm the metric over seeds, the paired difference to the baseline arm
+`none` with its bootstrap interval, what the teacher's data cost, and one line saying which arm (if any) helped."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from taskexpert.report.arms import BASELINE_ARM, ArmFile, read_arm_file, read_test_rows
+from taskexpert.report.bootstrap import (
+    BOOTSTRAP_SEED,
+    CONFIDENCE,
+    DEFAULT_DRAWS,
+    PairedBootstrap,
+    PairedDifference,
+    SeedPair,
+    TaskMetric,
+    pair_rows,
+)
+from taskexpert.report.collect import DONE, Job
+from taskexpert.report.measures import SPLIT_NAMES, MetricChoice, metric_label
+from taskexpert.report.summarize import method_name
+
+# The order of the study's arms in tables and figures (the contract's options); others follow by name.
+ARM_ORDER = (BASELINE_ARM, "rewrite", "new", "combined", "llm2llm", "rebase", "mix")
+# Settings that make the arm, not the context an arm is compared in.
+ARM_SETTING_PREFIXES = ("data_arm", "augment", "data.extra_train")
+
+
+def _is_arm_setting(key: str) -> bool:
+    return any(key == prefix or key.startswith(prefix + ".") for prefix in ARM_SETTING_PREFIXES)
+
+
+def signed(value: float) -> str:
+    return f"{value:+.3f}"
+
+
+def count(value: float | None) -> str:
+    """1,234 for counts; a fractional value (a mean over jobs that disagree) keeps one decimal."""
+    if value is None:
+        return "–"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+@dataclass
+class ArmResult:
+    """One arm of the study within one context (model, task, PEFT and other settings held fixed)."""
+
+    context: dict[str, str]
+    arm: ArmFile
+    metric: str
+    jobs: list[Job] = field(default_factory=list)
+    seeds: list[int | None] = field(default_factory=list)  # seeds of the finished jobs
+    mean: float | None = None
+    std: float | None = None
+    difference: PairedDifference | None = None
+    pairing: str = ""  # why there is no interval, or which seeds had no baseline job
+
+    @property
+    def name(self) -> str:
+        return self.arm.name
+
+    @property
+    def label(self) -> str:
+        return self.name if self.arm.rounds is None else f"{self.name} (rounds={self.arm.rounds})"
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.name == BASELINE_ARM
+
+    @property
+    def n_missing(self) -> int:
+        return sum(job.status != DONE for job in self.jobs)
+
+    def teacher(self, name: str) -> float | None:
+        return self.arm.teacher.get(name)
+
+    @property
+    def gain_per_1k_answers(self) -> float | None:
+        answers = self.teacher("answers")
+        if self.difference is None or not answers:
+            return None
+        return 1000 * self.difference.difference / answers
+
+    @property
+    def gain_per_usd(self) -> float | None:
+        cost = self.teacher("cost_usd")
+        if self.difference is None or not cost:
+            return None
+        return self.difference.difference / cost
+
+
+@dataclass
+class StudyVerdict:
+    context: dict[str, str]
+    lines: list[str]
+    best: ArmResult | None = None  # the arm whose interval lies above 0 with the largest gain
+    worse: list[ArmResult] = field(default_factory=list)  # arms whose interval lies below 0
+
+
+@dataclass
+class Study:
+    arms: list[ArmResult]
+    verdicts: list[StudyVerdict]
+    draws: int
+    bootstrap_seed: int
+    context_keys: list[str]  # the keys that tell contexts apart (empty: one context)
+    notes: list[str] = field(default_factory=list)
+
+
+def _arm_rank(arm: ArmFile) -> tuple[int, str, int]:
+    rank = ARM_ORDER.index(arm.name) if arm.name in ARM_ORDER else len(ARM_ORDER)
+    return rank, arm.name, arm.rounds if arm.rounds is not None else 1 << 30
+
+
+def _full_context(job: Job) -> dict[str, str]:
+    peft = method_name(job.method) + (f" {job.hyperparameter}={job.value:g}" if job.value is not None else "")
+    settings = {key: value for key, value in job.settings.items() if not _is_arm_setting(key)}
+    return {"model": job.model, "peft": peft, **settings}
+
+
+def _representative(files: list[ArmFile], label: str, notes: list[str]) -> ArmFile:
+    """The arm's data_arm.json numbers: the same in every job of the arm, else their mean (and a note)."""
+    readable = [item for item in files if not item.problem] or files
+    chosen = readable[0]
+    teacher = {}
+    for name in {*chosen.teacher, *(key for item in readable for key in item.teacher)}:
+        values = [item.teacher.get(name) for item in readable]
+        known = [value for value in values if value is not None]
+        teacher[name] = statistics.fmean(known) if known else None
+        if len(set(values)) > 1:
+            notes.append(
+                f"arm {label}: teacher {name} differs between its jobs ({values}); the mean is shown."
+            )
+    records = [item.records for item in readable if item.records is not None]
+    if len(set(records)) > 1:
+        notes.append(f"arm {label}: records differ between its jobs ({records}); the mean is shown.")
+    return ArmFile(
+        name=chosen.name,
+        methods=chosen.methods,
+        rounds=chosen.rounds,
+        records=statistics.fmean(records) if records else None,
+        teacher=teacher,
+        rounds_detail=chosen.rounds_detail,
+    )
+
+
+class _Rows:
+    """Each job's predictions of the judged split, read once."""
+
+    def __init__(self, split: str) -> None:
+        self.split, self._rows = split, {}
+
+    def of(self, job: Job) -> list[dict]:
+        if job.job not in self._rows:
+            self._rows[job.job] = read_test_rows(job, self.split)
+        return self._rows[job.job]
+
+
+def _pair(arm: ArmResult, baseline: ArmResult, bootstrap: PairedBootstrap, rows: _Rows) -> None:
+    """Set the arm's paired difference to the baseline, or say why it has none."""
+    baseline_by_seed: dict[int | None, Job] = {}
+    for job in baseline.jobs:
+        if job.status == DONE:
+            baseline_by_seed.setdefault(job.seed, job)
+    pairs, unpaired, problems = [], [], []
+    for job in arm.jobs:
+        if job.status != DONE:
+            continue
+        partner = baseline_by_seed.get(job.seed)
+        if partner is None:
+            unpaired.append(job.seed)
+            continue
+        try:
+            arm_rows, baseline_rows = pair_rows(rows.of(job), rows.of(partner))
+        except ValueError as error:
+            problems.append(str(error))
+            continue
+        if not arm_rows:
+            problems.append(f"seed {job.seed}: no item id in common with {BASELINE_ARM}'s job {partner.job}")
+            continue
+        pairs.append(SeedPair(job.seed, arm_rows, baseline_rows))
+    missing = f"seed {', '.join(str(seed) for seed in unpaired)} not in {BASELINE_ARM}" if unpaired else ""
+    if not pairs:
+        why = "; ".join(filter(None, [missing, *problems])) or "no finished job"
+        arm.pairing = f"no baseline pairs ({why})"
+        return
+    try:
+        arm.difference = bootstrap.difference(pairs)
+    except KeyError as error:
+        arm.pairing = f"no interval: {error.args[0]}"
+        return
+    arm.pairing = "; ".join(filter(None, [f"unpaired: {missing}" if missing else "", *problems]))
+
+
+def _items_text(difference: PairedDifference, split: str) -> str:
+    seeds = len(difference.seeds)
+    low, high = min(difference.items), max(difference.items)
+    items = f"{low}" if low == high else f"{low}–{high}"
+    where = SPLIT_NAMES.get(split, split)
+    return f"{seeds} seed{'s' if seeds != 1 else ''}, {items} {where} items per seed"
+
+
+def _interval(difference: PairedDifference) -> str:
+    return f"{signed(difference.difference)} [{signed(difference.low)}, {signed(difference.high)}]"
+
+
+def _cost_text(arm: ArmResult) -> str:
+    answers, calls = arm.teacher("answers"), arm.teacher("calls")
+    text = f"at {count(answers)} teacher answers"
+    if calls is not None and answers is not None and calls != answers:
+        text += f" ({count(calls)} paid calls)"
+    return text
+
+
+def _verdict(
+    context: dict[str, str], arms: list[ArmResult], titles: Mapping[str, str], draws: int
+) -> StudyVerdict:
+    compared = [arm for arm in arms if not arm.is_baseline and arm.difference is not None]
+    if not compared:
+        return StudyVerdict(
+            context,
+            [
+                f"No verdict: no arm has {SPLIT_NAMES.get('test')} predictions paired with the baseline "
+                f"arm {BASELINE_ARM}."
+            ],
+        )
+    metric = compared[0].metric
+    label = metric_label(metric, titles)
+    split = metric.split("/", 1)[0]
+    method = f"{int(CONFIDENCE * 100)}% paired bootstrap interval, {draws:,} draws"
+    better = [arm for arm in compared if arm.difference.above_zero]
+    worse = [arm for arm in compared if arm.difference.below_zero]
+    lines = []
+    best = max(better, key=lambda arm: arm.difference.difference) if better else None
+    if best is not None:
+        lines.append(
+            f"{best.label} raised {label} by {_interval(best.difference)} over plain fine-tuning "
+            f"{_cost_text(best)} ({_items_text(best.difference, split)}; {method})."
+        )
+    else:
+        widest = max(compared, key=lambda arm: len(arm.difference.seeds))
+        lines.append(
+            f"No arm beat the baseline beyond noise: every {label} interval reaches 0 or below "
+            f"({_items_text(widest.difference, split)}; {method})."
+        )
+    for arm in worse:
+        lines.append(
+            f"{arm.label} lowered {label} by {_interval(arm.difference)} against plain fine-tuning "
+            f"{_cost_text(arm)}: worse beyond noise."
+        )
+    return StudyVerdict(context, lines, best, worse)
+
+
+def analyse_study(
+    jobs: list[Job],
+    choice: MetricChoice,
+    titles: Mapping[str, str],
+    draws: int = DEFAULT_DRAWS,
+    bootstrap_seed: int = BOOTSTRAP_SEED,
+) -> Study:
+    """Group the jobs by context and arm, and compare every arm with the baseline of its context."""
+    notes: list[str] = []
+    files = {job.job: read_arm_file(job) for job in jobs}
+    notes += [files[job.job].problem for job in jobs if files[job.job].problem]
+    contexts = {job.job: _full_context(job) for job in jobs}
+    keys = list(dict.fromkeys(key for context in contexts.values() for key in context))
+    context_keys = [key for key in keys if len({context.get(key) for context in contexts.values()}) > 1]
+    grouped: dict[tuple, list[Job]] = {}
+    for job in jobs:
+        context = {key: contexts[job.job].get(key, "") for key in context_keys}
+        grouped.setdefault((tuple(context.items()), files[job.job].key), []).append(job)
+    arms = []
+    for (context_items, _), members in grouped.items():
+        context = dict(context_items)
+        representative = _representative(
+            [files[job.job] for job in members], files[members[0].job].name, notes
+        )
+        metric = choice.of(members[0].task)
+        done = [job for job in members if job.status == DONE and metric in job.metrics]
+        values = [job.metrics[metric] for job in done]
+        arms.append(
+            ArmResult(
+                context=context,
+                arm=representative,
+                metric=metric,
+                jobs=members,
+                seeds=[job.seed for job in done],
+                mean=statistics.fmean(values) if values else None,
+                std=statistics.stdev(values) if len(values) > 1 else None,
+            )
+        )
+    arms.sort(key=lambda arm: (list(arm.context.values()), _arm_rank(arm.arm)))
+    verdicts = []
+    for context in list(dict.fromkeys(tuple(arm.context.items()) for arm in arms)):
+        in_context = [arm for arm in arms if tuple(arm.context.items()) == context]
+        _compare_with_baseline(in_context, draws, bootstrap_seed)
+        verdicts.append(_verdict(dict(context), in_context, titles, draws))
+    return Study(arms, verdicts, draws, bootstrap_seed, context_keys, notes)
+
+
+def _compare_with_baseline(arms: list[ArmResult], draws: int, bootstrap_seed: int) -> None:
+    baselines = [arm for arm in arms if arm.is_baseline]
+    others = [arm for arm in arms if not arm.is_baseline]
+    if not baselines:
+        for arm in others:
+            arm.pairing = f"no baseline pairs (no arm {BASELINE_ARM} in this context)"
+        return
+    baseline = baselines[0]
+    task = next((job.definition for job in baseline.jobs if job.definition is not None), None)
+    if task is None:
+        for arm in others:
+            arm.pairing = f"no interval: the task of the {BASELINE_ARM} jobs cannot be read"
+        return
+    bootstrap = PairedBootstrap(TaskMetric(task, baseline.metric), draws, bootstrap_seed)
+    rows = _Rows(baseline.metric.split("/", 1)[0])
+    for arm in others:
+        _pair(arm, baseline, bootstrap, rows)
