@@ -51,7 +51,7 @@ def _annotate_rounds(axis, members: list[ArmResult], heights: list[float], colou
 def _draw_metric(axis, baseline: ArmResult | None, arms: list[ArmResult], colours: dict[str, str]) -> None:
     if baseline is not None and baseline.mean is not None:
         spread = (
-            f" ± std, n = {len(baseline.seeds)}"
+            f": mean ± std, n = {len(baseline.seeds)}"
             if baseline.std is not None
             else f", n = {len(baseline.seeds)}"
         )
@@ -124,6 +124,7 @@ def augmentation_figure(study: Study, titles: Mapping[str, str] | None = None) -
             f"paired difference to none, {study.draws:,}-draw bootstrap 95% interval", fontsize="medium"
         )
         for axis in (metric_axis, difference_axis):
+            axis.set_xlim(left=0)  # the baseline took no teacher answers
             axis.set_xlabel("teacher answers the arm's data took")
             axis.grid(True, alpha=0.3)
             axis.legend(fontsize="small")

@@ -206,12 +206,15 @@ def _interval(difference: PairedDifference) -> str:
     return f"{signed(difference.difference)} [{signed(difference.low)}, {signed(difference.high)}]"
 
 
-def _cost_text(arm: ArmResult) -> str:
+def _cost_text(arm: ArmResult) -> tuple[str, str]:
+    """("at 30 teacher answers", "20 paid calls; ") — the calls only when cache hits made them differ."""
     answers, calls = arm.teacher("answers"), arm.teacher("calls")
-    text = f"at {count(answers)} teacher answers"
-    if calls is not None and answers is not None and calls != answers:
-        text += f" ({count(calls)} paid calls)"
-    return text
+    paid = (
+        f"{count(calls)} paid calls; "
+        if calls is not None and answers is not None and calls != answers
+        else ""
+    )
+    return f"at {count(answers)} teacher answers", paid
 
 
 def _verdict(
@@ -222,8 +225,8 @@ def _verdict(
         return StudyVerdict(
             context,
             [
-                f"No verdict: no arm has {SPLIT_NAMES.get('test')} predictions paired with the baseline "
-                f"arm {BASELINE_ARM}."
+                f"No verdict: no arm has predictions paired by seed with the baseline arm {BASELINE_ARM} "
+                "(see the diff column for why)."
             ],
         )
     metric = compared[0].metric
@@ -237,7 +240,7 @@ def _verdict(
     if best is not None:
         lines.append(
             f"{best.label} raised {label} by {_interval(best.difference)} over plain fine-tuning "
-            f"{_cost_text(best)} ({_items_text(best.difference, split)}; {method})."
+            f"{_cost_text(best)[0]} ({_cost_text(best)[1]}{_items_text(best.difference, split)}; {method})."
         )
     else:
         widest = max(compared, key=lambda arm: len(arm.difference.seeds))
@@ -248,7 +251,7 @@ def _verdict(
     for arm in worse:
         lines.append(
             f"{arm.label} lowered {label} by {_interval(arm.difference)} against plain fine-tuning "
-            f"{_cost_text(arm)}: worse beyond noise."
+            f"{_cost_text(arm)[0]}: worse beyond noise."
         )
     return StudyVerdict(context, lines, best, worse)
 
