@@ -436,3 +436,23 @@ def test_the_figure_and_the_command_line(study, tmp_path):
     assert height > 300 and width > 1000
     assert "![augmentation](augmentation.png)" in (out_dir / "summary.md").read_text()
     assert not (out_dir / "sensitivity.png").exists()
+
+
+def test_jobs_without_data_arm_json_or_predictions_are_named_not_fatal(tmp_path, base_config):
+    """A job that failed before its arm's data was made has no data_arm.json: its config names the arm. A job
+    without predictions.jsonl has a mean but no pair, and the row says why."""
+    for seed in (1, 2):
+        write_study_job(tmp_path / f"none_{seed}", base_config, "none", seed, BASELINE[seed])
+    write_study_job(tmp_path / "rewrite_1", base_config, "rewrite", 1, REWRITE[1], methods=("rewrite",))
+    (tmp_path / "rewrite_1" / "predictions.jsonl").unlink()
+    write_study_job(tmp_path / "rewrite_2", base_config, "rewrite", 2, None, methods=("rewrite",))
+    (tmp_path / "rewrite_2" / "data_arm.json").unlink()
+    report = build_report(tmp_path, draws=DRAWS)
+    [none, rewrite] = report.study.arms
+    assert [job.job for job in rewrite.jobs] == ["rewrite_1", "rewrite_2"]
+    assert rewrite.n_missing == 1 and rewrite.difference is None
+    assert rewrite.pairing == (
+        f"no baseline pairs ({tmp_path / 'rewrite_1' / 'predictions.jsonl'}: missing (the job wrote no predictions))"
+    )
+    assert report.study.verdicts[0].lines[0].startswith("No verdict: no arm has predictions paired")
+    assert summary_rows(tmp_path)[("rewrite", "")]["note"] == rewrite.pairing
