@@ -447,12 +447,19 @@ def test_jobs_without_data_arm_json_or_predictions_are_named_not_fatal(tmp_path,
     (tmp_path / "rewrite_1" / "predictions.jsonl").unlink()
     write_study_job(tmp_path / "rewrite_2", base_config, "rewrite", 2, None, methods=("rewrite",))
     (tmp_path / "rewrite_2" / "data_arm.json").unlink()
+    write_study_job(tmp_path / "none_3", base_config, "none", 3, BASELINE[1])
+    write_study_job(tmp_path / "rewrite_3", base_config, "rewrite", 3, REWRITE[1], methods=("rewrite",))
+    metrics_file = tmp_path / "rewrite_3" / "metrics.json"  # predictions.jsonl left by another run
+    metrics_file.write_text(json.dumps({**json.loads(metrics_file.read_text()), "test/macro_f1": 0.5}))
     report = build_report(tmp_path, draws=DRAWS)
     [none, rewrite] = report.study.arms
-    assert [job.job for job in rewrite.jobs] == ["rewrite_1", "rewrite_2"]
+    assert [job.job for job in rewrite.jobs] == ["rewrite_1", "rewrite_2", "rewrite_3"]
     assert rewrite.n_missing == 1 and rewrite.difference is None
+    recomputed = macro_f1(golds(), predictions(REWRITE[1]), TREC)
     assert rewrite.pairing == (
-        f"no baseline pairs ({tmp_path / 'rewrite_1' / 'predictions.jsonl'}: missing (the job wrote no predictions))"
+        f"no baseline pairs ({tmp_path / 'rewrite_1' / 'predictions.jsonl'}: missing (the job wrote no "
+        f"predictions); {tmp_path / 'rewrite_3' / 'predictions.jsonl'}: its test predictions give test/macro_f1 "
+        f"{recomputed:.4f} but metrics.json says 0.5000; they are not of the same run (rerun the job))"
     )
     assert report.study.verdicts[0].lines[0].startswith("No verdict: no arm has predictions paired")
     assert summary_rows(tmp_path)[("rewrite", "")]["note"] == rewrite.pairing

@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from taskexpert.report.arms import BASELINE_ARM, ArmFile, read_arm_file, read_test_rows
+from taskexpert.report.arms import BASELINE_ARM, PREDICTIONS_FILE, ArmFile, read_arm_file, read_test_rows
 from taskexpert.report.bootstrap import (
     BOOTSTRAP_SEED,
     CONFIDENCE,
@@ -26,6 +26,7 @@ from taskexpert.report.summarize import method_name
 ARM_ORDER = (BASELINE_ARM, "rewrite", "new", "combined", "llm2llm", "rebase", "mix")
 # Settings that make the arm, not the context an arm is compared in.
 ARM_SETTING_PREFIXES = ("data_arm", "augment", "data.extra_train")
+CONSISTENCY = 1e-6  # metrics.json and the metric recomputed from predictions.jsonl agree to this
 
 
 def _is_arm_setting(key: str) -> bool:
@@ -147,14 +148,25 @@ def _representative(files: list[ArmFile], label: str, notes: list[str]) -> ArmFi
 
 
 class _Rows:
-    """Each job's predictions of the judged split, read once."""
+    """Each job's predictions of the judged split, read once, and checked against its metrics.json: predictions
+    of another run (an older job's file) would give an interval about the wrong numbers."""
 
-    def __init__(self, split: str) -> None:
-        self.split, self._rows = split, {}
+    def __init__(self, metric: TaskMetric) -> None:
+        self.metric, self.split, self._rows = metric, metric.prefix.rstrip("/"), {}
 
     def of(self, job: Job) -> list[dict]:
         if job.job not in self._rows:
-            self._rows[job.job] = read_test_rows(job, self.split)
+            rows = read_test_rows(job, self.split)
+            recorded = job.metrics.get(self.metric.metric)
+            if recorded is not None:
+                recomputed = self.metric.value(rows)
+                if abs(recomputed - recorded) > CONSISTENCY:
+                    raise ValueError(
+                        f"{job.path / PREDICTIONS_FILE}: its {self.split} predictions give {self.metric.metric} "
+                        f"{recomputed:.4f} but metrics.json says {recorded:.4f}; they are not of the same run "
+                        "(rerun the job)"
+                    )
+            self._rows[job.job] = rows
         return self._rows[job.job]
 
 
@@ -174,8 +186,8 @@ def _pair(arm: ArmResult, baseline: ArmResult, bootstrap: PairedBootstrap, rows:
             continue
         try:
             arm_rows, baseline_rows = pair_rows(rows.of(job), rows.of(partner))
-        except ValueError as error:
-            problems.append(str(error))
+        except (ValueError, KeyError) as error:
+            problems.append(str(error.args[0]))
             continue
         if not arm_rows:
             problems.append(f"seed {job.seed}: no item id in common with {BASELINE_ARM}'s job {partner.job}")
@@ -316,7 +328,7 @@ def _compare_with_baseline(arms: list[ArmResult], draws: int, bootstrap_seed: in
         for arm in others:
             arm.pairing = f"no interval: the task of the {BASELINE_ARM} jobs cannot be read"
         return
-    bootstrap = PairedBootstrap(TaskMetric(task, baseline.metric), draws, bootstrap_seed)
-    rows = _Rows(baseline.metric.split("/", 1)[0])
+    metric = TaskMetric(task, baseline.metric)
+    bootstrap, rows = PairedBootstrap(metric, draws, bootstrap_seed), _Rows(metric)
     for arm in others:
         _pair(arm, baseline, bootstrap, rows)

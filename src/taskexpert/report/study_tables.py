@@ -8,7 +8,7 @@ from pathlib import Path
 
 from taskexpert.report.measures import metric_label
 from taskexpert.report.study import ArmResult, Study, count, signed
-from taskexpert.report.tables import _csv_text, _full_precision, mean_std_cell
+from taskexpert.report.tables import csv_text, full_precision, mean_std_cell
 from taskexpert.utils.atomic import atomic_write_text
 
 
@@ -54,14 +54,14 @@ def write_study_csv(path: Path, study: Study) -> Path:
         ]
         for metric in metrics:
             shown = metric == arm.metric
-            row += [_full_precision(arm.mean if shown else None), _full_precision(arm.std if shown else None)]
+            row += [full_precision(arm.mean if shown else None), full_precision(arm.std if shown else None)]
         row += [
             len(arm.seeds),
             " ".join(str(seed) for seed in arm.seeds),
             arm.n_missing,
-            _full_precision(difference.difference if difference else None),
-            _full_precision(difference.low if difference else None),
-            _full_precision(difference.high if difference else None),
+            full_precision(difference.difference if difference else None),
+            full_precision(difference.low if difference else None),
+            full_precision(difference.high if difference else None),
             " ".join(str(seed) for seed in difference.seeds) if difference else "",
             " ".join(str(items) for items in difference.items) if difference else "",
             _plain(arm.arm.records),
@@ -69,13 +69,13 @@ def write_study_csv(path: Path, study: Study) -> Path:
                 _plain(arm.teacher(name))
                 for name in ("answers", "calls", "prompt_tokens", "completion_tokens")
             ),
-            _full_precision(arm.teacher("cost_usd")),
-            _full_precision(arm.gain_per_1k_answers),
-            _full_precision(arm.gain_per_usd),
+            full_precision(arm.teacher("cost_usd")),
+            full_precision(arm.gain_per_1k_answers),
+            full_precision(arm.gain_per_usd),
             arm.pairing,
         ]
         rows.append(row)
-    return atomic_write_text(path, _csv_text(header, rows))
+    return atomic_write_text(path, csv_text(header, rows))
 
 
 def study_header(study: Study, titles: Mapping[str, str]) -> list[str]:
