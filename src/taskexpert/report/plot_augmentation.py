@@ -37,9 +37,11 @@ def _lines(arms: list[ArmResult]) -> dict[str, list[ArmResult]]:
 
 def _annotate_rounds(axis, members: list[ArmResult], heights: list[float], colour: str) -> None:
     for arm, height in zip(members, heights, strict=True):
-        if arm.arm.rounds is not None and not math.isnan(height):
+        made = len(arm.arm.rounds_detail)
+        text = f"r{arm.arm.rounds}" if arm.arm.rounds is not None else f"r1..{made}" if made else ""
+        if text and not math.isnan(height):
             axis.annotate(
-                f"r{arm.arm.rounds}",
+                text,
                 (_answers(arm), height),
                 textcoords="offset points",
                 xytext=(4, 4),
