@@ -10,9 +10,10 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from taskexpert.report.arm_result import ArmResult
 from taskexpert.report.measures import metric_label
 from taskexpert.report.plots import save_png
-from taskexpert.report.study import ArmResult, Study
+from taskexpert.report.study import Study
 from taskexpert.report.tables import describe_context
 
 AUGMENTATION_FIGURE = "augmentation.png"

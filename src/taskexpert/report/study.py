@@ -7,89 +7,22 @@ import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from taskexpert.report.arms import BASELINE_ARM, PREDICTIONS_FILE, ArmFile, read_arm_file, read_test_rows
-from taskexpert.report.bootstrap import (
-    BOOTSTRAP_SEED,
-    CONFIDENCE,
-    DEFAULT_DRAWS,
-    PairedBootstrap,
-    PairedDifference,
-    SeedPair,
-    TaskMetric,
-    pair_rows,
-)
+from taskexpert.report.arm_result import ArmResult, count, signed
+from taskexpert.report.arms import BASELINE_ARM, ArmFile, read_arm_file
+from taskexpert.report.bootstrap import BOOTSTRAP_SEED, CONFIDENCE, DEFAULT_DRAWS, PairedDifference
 from taskexpert.report.collect import DONE, Job
 from taskexpert.report.measures import SPLIT_NAMES, MetricChoice, metric_label
+from taskexpert.report.pairing import compare_with_baseline
 from taskexpert.report.summarize import method_name
 
 # The order of the study's arms in tables and figures (the contract's options); others follow by name.
 ARM_ORDER = (BASELINE_ARM, "rewrite", "new", "combined", "llm2llm", "rebase", "mix")
 # Settings that make the arm, not the context an arm is compared in.
 ARM_SETTING_PREFIXES = ("data_arm", "augment", "data.extra_train")
-CONSISTENCY = 1e-6  # metrics.json and the metric recomputed from predictions.jsonl agree to this
 
 
 def _is_arm_setting(key: str) -> bool:
     return any(key == prefix or key.startswith(prefix + ".") for prefix in ARM_SETTING_PREFIXES)
-
-
-def signed(value: float) -> str:
-    return f"{value:+.3f}"
-
-
-def count(value: float | None) -> str:
-    """1,234 for counts; a fractional value (a mean over jobs that disagree) keeps one decimal."""
-    if value is None:
-        return "–"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
-
-
-@dataclass
-class ArmResult:
-    """One arm of the study within one context (model, task, PEFT and other settings held fixed)."""
-
-    context: dict[str, str]
-    arm: ArmFile
-    metric: str
-    jobs: list[Job] = field(default_factory=list)
-    seeds: list[int | None] = field(default_factory=list)  # seeds of the finished jobs
-    mean: float | None = None
-    std: float | None = None
-    difference: PairedDifference | None = None
-    pairing: str = ""  # why there is no interval, or which seeds had no baseline job
-
-    @property
-    def name(self) -> str:
-        return self.arm.name
-
-    @property
-    def label(self) -> str:
-        return self.name if self.arm.rounds is None else f"{self.name} (rounds={self.arm.rounds})"
-
-    @property
-    def is_baseline(self) -> bool:
-        return self.name == BASELINE_ARM
-
-    @property
-    def n_missing(self) -> int:
-        return sum(job.status != DONE for job in self.jobs)
-
-    def teacher(self, name: str) -> float | None:
-        return self.arm.teacher.get(name)
-
-    @property
-    def gain_per_1k_answers(self) -> float | None:
-        answers = self.teacher("answers")
-        if self.difference is None or not answers:
-            return None
-        return 1000 * self.difference.difference / answers
-
-    @property
-    def gain_per_usd(self) -> float | None:
-        cost = self.teacher("cost_usd")
-        if self.difference is None or not cost:
-            return None
-        return self.difference.difference / cost
 
 
 @dataclass
@@ -145,65 +78,6 @@ def _representative(files: list[ArmFile], label: str, notes: list[str]) -> ArmFi
         teacher=teacher,
         rounds_detail=chosen.rounds_detail,
     )
-
-
-class _Rows:
-    """Each job's predictions of the judged split, read once, and checked against its metrics.json: predictions
-    of another run (an older job's file) would give an interval about the wrong numbers."""
-
-    def __init__(self, metric: TaskMetric) -> None:
-        self.metric, self.split, self._rows = metric, metric.prefix.rstrip("/"), {}
-
-    def of(self, job: Job) -> list[dict]:
-        if job.job not in self._rows:
-            rows = read_test_rows(job, self.split)
-            recorded = job.metrics.get(self.metric.metric)
-            if recorded is not None:
-                recomputed = self.metric.value(rows)
-                if abs(recomputed - recorded) > CONSISTENCY:
-                    raise ValueError(
-                        f"{job.path / PREDICTIONS_FILE}: its {self.split} predictions give {self.metric.metric} "
-                        f"{recomputed:.4f} but metrics.json says {recorded:.4f}; they are not of the same run "
-                        "(rerun the job)"
-                    )
-            self._rows[job.job] = rows
-        return self._rows[job.job]
-
-
-def _pair(arm: ArmResult, baseline: ArmResult, bootstrap: PairedBootstrap, rows: _Rows) -> None:
-    """Set the arm's paired difference to the baseline, or say why it has none."""
-    baseline_by_seed: dict[int | None, Job] = {}
-    for job in baseline.jobs:
-        if job.status == DONE:
-            baseline_by_seed.setdefault(job.seed, job)
-    pairs, unpaired, problems = [], [], []
-    for job in arm.jobs:
-        if job.status != DONE:
-            continue
-        partner = baseline_by_seed.get(job.seed)
-        if partner is None:
-            unpaired.append(job.seed)
-            continue
-        try:
-            arm_rows, baseline_rows = pair_rows(rows.of(job), rows.of(partner))
-        except (ValueError, KeyError) as error:
-            problems.append(str(error.args[0]))
-            continue
-        if not arm_rows:
-            problems.append(f"seed {job.seed}: no item id in common with {BASELINE_ARM}'s job {partner.job}")
-            continue
-        pairs.append(SeedPair(job.seed, arm_rows, baseline_rows))
-    missing = f"seed {', '.join(str(seed) for seed in unpaired)} not in {BASELINE_ARM}" if unpaired else ""
-    if not pairs:
-        why = "; ".join(filter(None, [missing, *problems])) or "no finished job"
-        arm.pairing = f"no baseline pairs ({why})"
-        return
-    try:
-        arm.difference = bootstrap.difference(pairs)
-    except KeyError as error:
-        arm.pairing = f"no interval: {error.args[0]}"
-        return
-    arm.pairing = "; ".join(filter(None, [f"unpaired: {missing}" if missing else "", *problems]))
 
 
 def _items_text(difference: PairedDifference, split: str) -> str:
@@ -310,25 +184,6 @@ def analyse_study(
     verdicts = []
     for context in list(dict.fromkeys(tuple(arm.context.items()) for arm in arms)):
         in_context = [arm for arm in arms if tuple(arm.context.items()) == context]
-        _compare_with_baseline(in_context, draws, bootstrap_seed)
+        compare_with_baseline(in_context, draws, bootstrap_seed)
         verdicts.append(_verdict(dict(context), in_context, titles, draws))
     return Study(arms, verdicts, draws, bootstrap_seed, context_keys, notes)
-
-
-def _compare_with_baseline(arms: list[ArmResult], draws: int, bootstrap_seed: int) -> None:
-    baselines = [arm for arm in arms if arm.is_baseline]
-    others = [arm for arm in arms if not arm.is_baseline]
-    if not baselines:
-        for arm in others:
-            arm.pairing = f"no baseline pairs (no arm {BASELINE_ARM} in this context)"
-        return
-    baseline = baselines[0]
-    task = next((job.definition for job in baseline.jobs if job.definition is not None), None)
-    if task is None:
-        for arm in others:
-            arm.pairing = f"no interval: the task of the {BASELINE_ARM} jobs cannot be read"
-        return
-    metric = TaskMetric(task, baseline.metric)
-    bootstrap, rows = PairedBootstrap(metric, draws, bootstrap_seed), _Rows(metric)
-    for arm in others:
-        _pair(arm, baseline, bootstrap, rows)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from taskexpert.report.arm_result import ArmResult, count, signed
 from taskexpert.report.measures import metric_label
-from taskexpert.report.study import ArmResult, Study, count, signed
+from taskexpert.report.study import Study
 from taskexpert.report.tables import csv_text, full_precision, mean_std_cell
 from taskexpert.utils.atomic import atomic_write_text
 
