@@ -44,7 +44,13 @@ class TaskMetric:
         self._split_metrics = split_metrics
 
     def value(self, rows: Sequence[Row]) -> float:
-        computed = self._split_metrics(self.task, list(rows), self.prefix)
+        try:
+            computed = self._split_metrics(self.task, list(rows), self.prefix)
+        except KeyError as error:
+            raise KeyError(
+                f"{self.metric} cannot be recomputed: the {self.prefix.rstrip('/')} rows of predictions.jsonl "
+                f"lack the field {error.args[0]!r} the {self.task.kind.name} kind reads"
+            ) from None
         if not isinstance(computed.get(self.metric), (int, float)):
             raise KeyError(f"{self.task.name}'s metrics do not include {self.metric}")
         return float(computed[self.metric])
