@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from taskexpert.report.bootstrap import DEFAULT_DRAWS
 from taskexpert.report.build import build_report
 from taskexpert.report.collect import ReportError
 from taskexpert.report.console import print_report
@@ -16,7 +17,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         description=(
             "Summarise a Hydra sweep (or a parent of several): one row per configuration with mean ± std over "
             "seeds, the sensitivity of each PEFT method to its hyperparameter, and the jobs without results. "
-            "Writes summary.csv, summary.md, runs.csv, sensitivity.png and robustness_<method>.png."
+            "Writes summary.csv, summary.md, runs.csv, sensitivity.png and robustness_<method>.png; for an "
+            "augmentation study (jobs with data_arm.json) one row per data arm, its paired difference to arm "
+            "none with a bootstrap interval, the verdict, and augmentation.png."
         ),
     )
     parser.add_argument(
@@ -31,13 +34,23 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
             "optimised, their task's, e.g. test/exact_match; else that validation metric)"
         ),
     )
+    parser.add_argument(
+        "--bootstrap",
+        metavar="N",
+        type=int,
+        default=DEFAULT_DRAWS,
+        help=(
+            "an augmentation study (jobs with data_arm.json): draws of the paired bootstrap over test items "
+            f"behind each arm's 95%% interval against arm none (default: {DEFAULT_DRAWS}; fixed seed)"
+        ),
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     try:
-        report = build_report(arguments.sweep_dir, arguments.out, arguments.metric)
+        report = build_report(arguments.sweep_dir, arguments.out, arguments.metric, arguments.bootstrap)
     except ReportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from taskexpert.report.arms import is_study
+from taskexpert.report.bootstrap import DEFAULT_DRAWS
 from taskexpert.report.collect import DONE, Job, ReportError, collect_jobs, split_settings
 from taskexpert.report.markdown import summary_markdown
 from taskexpert.report.measures import (
@@ -20,7 +22,10 @@ from taskexpert.report.measures import (
     summary_metrics,
 )
 from taskexpert.report.planned import SweepPlan, read_plans
+from taskexpert.report.plot_augmentation import write_augmentation_figure
 from taskexpert.report.plots import write_figures
+from taskexpert.report.study import Study, analyse_study
+from taskexpert.report.study_tables import write_study_csv
 from taskexpert.report.summarize import (
     Group,
     Series,
@@ -54,6 +59,7 @@ class Report:
     series: list[Series]
     verdicts: list[Verdict]
     plans: list[SweepPlan]
+    study: Study | None = None  # an augmentation study (jobs with data_arm.json): its arms and verdict
     notes: list[str] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
@@ -90,8 +96,13 @@ def _optuna_notes(sweep_dir: Path, optimized: list[str]) -> list[str]:
     return [f"{OPTUNA_RESULTS}: best {value} with {params or 'no parameters'}."]
 
 
-def analyse(sweep_dir: str | Path, metric: str | None = None, out_dir: str | Path | None = None) -> Report:
-    """Read and aggregate a sweep without writing anything."""
+def analyse(
+    sweep_dir: str | Path,
+    metric: str | None = None,
+    out_dir: str | Path | None = None,
+    draws: int = DEFAULT_DRAWS,
+) -> Report:
+    """Read and aggregate a sweep without writing anything; `draws`: the paired bootstrap's, for a study."""
     sweep_dir = Path(sweep_dir)
     jobs = collect_jobs(sweep_dir)
     varying, fixed = split_settings(jobs)
@@ -124,6 +135,14 @@ def analyse(sweep_dir: str | Path, metric: str | None = None, out_dir: str | Pat
     notes += [plan.note for plan in plans if plan.note]
     optimized = optimized_metrics(jobs)
     notes += _optuna_notes(sweep_dir, optimized)
+    study = None
+    if is_study(jobs):
+        if draws < 1:
+            raise ReportError(
+                f"--bootstrap {draws}: the paired bootstrap needs at least 1 draw (default 1000)"
+            )
+        study = analyse_study(jobs, choice, titles, draws)
+        notes += study.notes
     return Report(
         sweep_dir=sweep_dir,
         out_dir=Path(out_dir) if out_dir is not None else sweep_dir,
@@ -138,24 +157,36 @@ def analyse(sweep_dir: str | Path, metric: str | None = None, out_dir: str | Pat
         series=series,
         verdicts=sensitivity_verdicts(groups, series, titles),
         plans=plans,
+        study=study,
         notes=notes,
     )
 
 
 def build_report(
-    sweep_dir: str | Path, out_dir: str | Path | None = None, metric: str | None = None
+    sweep_dir: str | Path,
+    out_dir: str | Path | None = None,
+    metric: str | None = None,
+    draws: int = DEFAULT_DRAWS,
 ) -> Report:
-    """Write summary.csv, runs.csv, the figures and summary.md into `out_dir` (default: the sweep directory)."""
-    report = analyse(sweep_dir, metric, out_dir)
+    """Write summary.csv, runs.csv, the figures and summary.md into `out_dir` (default: the sweep directory).
+    An augmentation study's summary.csv has one row per arm, and its figure is augmentation.png."""
+    report = analyse(sweep_dir, metric, out_dir, draws)
     out = report.out_dir
     if out.exists() and not out.is_dir():
         raise ReportError(f"{out}: the output path is a file, not a directory (pass a directory to --out)")
-    report.written.append(
-        write_summary_csv(out / "summary.csv", report.groups, report.varying, report.metrics)
-    )
+    if report.study is not None:
+        report.written.append(write_study_csv(out / "summary.csv", report.study))
+    else:
+        report.written.append(
+            write_summary_csv(out / "summary.csv", report.groups, report.varying, report.metrics)
+        )
     report.written.append(write_runs_csv(out / "runs.csv", report.jobs, report.varying))
-    plotted = [metric for metric in report.metrics if "/uncalibrated/" not in metric]
-    report.figures = write_figures(out, report.series, report.groups, plotted, report.titles)
+    if report.study is not None:
+        figure = write_augmentation_figure(out, report.study, report.titles)
+        report.figures = [figure] if figure is not None else []
+    else:
+        plotted = [metric for metric in report.metrics if "/uncalibrated/" not in metric]
+        report.figures = write_figures(out, report.series, report.groups, plotted, report.titles)
     report.written += report.figures
     report.written.append(atomic_write_text(out / "summary.md", summary_markdown(report)))
     return report

@@ -66,6 +66,7 @@ class Job:
     titles: dict[str, str] = field(default_factory=dict)  # measure -> its title in the task's results table
     optimized_metric: str | None = None  # what the job returned to its sweeper: the task's metric by default
     task_problem: str = ""  # why the task could not be read (its numbers are then in runs.csv only)
+    definition: Task | None = field(default=None, repr=False)  # the task object, to recompute its metrics
 
 
 def find_run_dirs(sweep_dir: Path) -> list[Path]:
@@ -199,7 +200,7 @@ def _read_task(job: Job, config: DictConfig) -> None:
         job.task = _as_text(_select(config, "task.name") or "unknown")
         job.task_problem = f"its task cannot be read ({error})"
     else:
-        job.task = task.name
+        job.task, job.definition = task.name, task
         columns = task.kind.table_columns(task)
         job.measures = tuple(name for name, _ in columns[:HEADLINE_MEASURES])
         job.titles = dict(columns)

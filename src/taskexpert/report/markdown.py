@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from taskexpert.report.collect import DONE, MISSING, PRUNED
 from taskexpert.report.measures import metric_label
+from taskexpert.report.study_tables import study_cells, study_header
 from taskexpert.report.summarize import method_name
 from taskexpert.report.tables import (
     describe_context,
@@ -92,6 +93,33 @@ def _sensitivity_section(report: Report) -> list[str]:
     return lines
 
 
+def _study_section(report: Report) -> list[str]:
+    study = report.study
+    lines = [f"## Verdict ({report.judged_on})", ""]
+    for verdict in study.verdicts:
+        prefix = f"[{describe_context(verdict.context)}] " if verdict.context else ""
+        lines += [
+            f"{prefix}**{line}**" if verdict.best and index == 0 else prefix + line
+            for index, line in enumerate(verdict.lines)
+        ]
+        lines.append("")
+    lines += ["## Arms", ""]
+    lines.append(
+        "Metric: mean ± sample standard deviation (ddof=1) over seeds. Diff: the arm's metric minus the baseline "
+        "arm `none`'s, paired by test item id within seed and averaged over seeds, with the 95% percentile "
+        f"interval of a paired bootstrap over test items ({study.draws:,} draws, seed {study.bootstrap_seed}): "
+        "an interval above 0 is a gain beyond noise, below 0 a loss beyond noise. Records: teacher records "
+        "trained on; answers: teacher answers the arm's data took (paid calls + cache hits); calls: paid calls "
+        "when it was made; gain / 1k answers: diff × 1000 / answers (per USD: diff / cost, when priced)."
+    )
+    lines.append("")
+    rows = [study_cells(arm, study) for arm in study.arms]
+    lines += markdown_table(study_header(study, report.titles), rows) + [""]
+    for figure in report.figures:
+        lines += [f"![{figure.stem}]({figure.name})", ""]
+    return lines
+
+
 def _missing_section(report: Report) -> list[str]:
     lines = ["## Jobs without results", ""]
     unfinished = [job for job in report.jobs if job.status != DONE]
@@ -99,10 +127,13 @@ def _missing_section(report: Report) -> list[str]:
     if not unfinished and not not_started:
         return lines + ["None: every job finished.", ""]
     if unfinished:
-        header = ["job", "status", "method", "hyperparameter", "value", "seed", "reason"]
+        arm_of = {job.job: arm.label for arm in report.study.arms for job in arm.jobs} if report.study else {}
+        header = ["job", *(["arm"] if arm_of else []), "status", "method", "hyperparameter", "value", "seed"]
+        header.append("reason")
         rows = [
             [
                 job.job,
+                *([arm_of.get(job.job, "")] if arm_of else []),
                 job.status,
                 method_name(job.method),
                 job.hyperparameter or "",
@@ -131,8 +162,12 @@ def summary_markdown(report: Report) -> str:
         fixed = ", ".join(f"`{key}={value}`" for key, value in report.fixed.items())
         lines += [f"The same in every job: {fixed}.", ""]
     lines += [metric_line(report), ""]
-    lines += _results_section(report)
-    lines += _sensitivity_section(report)
+    if report.study is not None:
+        lines[0] = "# Augmentation study report"
+        lines += _study_section(report)
+    else:
+        lines += _results_section(report)
+        lines += _sensitivity_section(report)
     lines += _missing_section(report)
     if report.notes:
         lines += ["## Notes", ""] + [f"- {note}" for note in report.notes] + [""]

@@ -79,7 +79,7 @@ def sensitivity_cells(series: Series) -> list[str]:
     ]
 
 
-def _csv_text(header: list[str], rows: list[list[object]]) -> str:
+def csv_text(header: list[str], rows: list[list[object]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -116,12 +116,12 @@ def write_summary_csv(path: Path, groups: list[Group], varying: list[str], metri
             group.n_missing,
         ]
         for metric in metrics:
-            row += [_full_precision(group.mean.get(metric)), _full_precision(group.std.get(metric))]
+            row += [full_precision(group.mean.get(metric)), full_precision(group.std.get(metric))]
         rows.append(row)
-    return atomic_write_text(path, _csv_text(header, rows))
+    return atomic_write_text(path, csv_text(header, rows))
 
 
-def _full_precision(value: float | None) -> str:
+def full_precision(value: float | None) -> str:
     return "" if value is None else repr(value)
 
 
@@ -146,8 +146,8 @@ def write_runs_csv(path: Path, jobs: list[Job], varying: list[str]) -> Path:
             job.hyperparameter,
             format_value(job.value),
             job.seed,
-            *(_full_precision(job.metrics.get(name)) for name in metric_names),
+            *(full_precision(job.metrics.get(name)) for name in metric_names),
         ]
         for job in jobs
     ]
-    return atomic_write_text(path, _csv_text(header + metric_names, rows))
+    return atomic_write_text(path, csv_text(header + metric_names, rows))
