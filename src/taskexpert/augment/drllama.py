@@ -71,10 +71,3 @@ class DrLlama(AugmentationMethod):
 
     def jobs(self, context: RunContext) -> list[GenerationJob]:
         return build_jobs(self.cfg, context.seeds, context.splits.train, context.task)
-
-
-def run_drllama(cfg: DictConfig) -> dict[str, Any]:
-    """Dr. LLaMA rewrite/new (and both) through the runner; the same as `augment(cfg)`."""
-    from taskexpert.augment.runner import run_method
-
-    return run_method(cfg, DrLlama(cfg))
