@@ -57,6 +57,9 @@ def estimate(context: RunContext, plan: JobPlan, teacher: Teacher) -> dict[str, 
     notes = [plan.note] if plan.note else []
     if not plan.cache_lookup:
         notes.append("the cache is not asked: the prompts are known only when the run makes them")
+    cap = teacher.budget.max_calls
+    if cap is not None and len(paid) > cap:
+        notes.append(f"teacher.budget.max_calls={cap} stops the run after {cap} of these calls")
     judge = cfg.filters.label_consistency
     if judge.enabled and judge.judge == "teacher":
         notes.append(

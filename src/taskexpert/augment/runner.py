@@ -58,6 +58,8 @@ def load_context(cfg: DictConfig, method: AugmentationMethod) -> RunContext:
         raise ConfigError(
             f"method={method.name} needs the `retrieval` block: pick a backend with retrieval=dense|bm25|hybrid"
         )
+    if "student" in method.needs and (cfg.get("model") is None or cfg.get("trainer") is None):
+        raise ConfigError(f"method={method.name} trains a student: it needs train.py's `model` and `trainer`")
     return RunContext(cfg, Path(cfg.paths.run_dir), task, splits, seeds)
 
 
