@@ -173,6 +173,6 @@ def test_a_method_outside_the_package_is_found_by_its_module(tmp_path, monkeypat
 
 
 def test_a_method_module_that_does_not_import_is_one_clear_line(tmp_path):
-    cfg = method_config("rewrite", "http://127.0.0.1:9/v1", tmp_path, "+method.module=no_such_module_here")
+    cfg = method_config("rewrite", "http://127.0.0.1:9/v1", tmp_path, "method.module=no_such_module_here")
     with pytest.raises(ConfigError, match=r"method.module='no_such_module_here' cannot be imported"):
         augment(cfg)

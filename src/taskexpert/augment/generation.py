@@ -1,7 +1,7 @@
 """Jobs -> teacher -> parsed, validated, filtered records, with the numbers of what happened on the way.
 
-This is the reusable core of every augmentation method: Dr. LLaMA's rewrite/new here, LLM2LLM and ReBase
-build their own jobs and call `generate_records`. Records are processed in job order (not arrival order),
+This is the reusable core of every augmentation method: each builds its jobs, and the runner (runner.py)
+calls `generate_records` with them; the result also says what the teacher spent on it (`spend`). Records are processed in job order (not arrival order),
 so the result depends only on the teacher's answers, which the cache keeps.
 
 Every job's request carries the JSON schema of its answer (its fields, its labels, the task's length
