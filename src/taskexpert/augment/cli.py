@@ -35,6 +35,8 @@ def run_augmentation(cfg: DictConfig) -> float:
         log.error("%s", error, extra={"file_only": True})  # the console gets the line below
         print(f"error: {redact_text(str(error))}", file=sys.stderr)
         raise SystemExit(2) from None
+    if stats.get("dry_run"):  # an estimate only: nothing was asked, nothing kept
+        return 0.0
     reason = teacher_failure_reason(stats, Path(cfg.paths.run_dir) / cfg.output.stats)
     if reason:
         log.error("%s", reason)

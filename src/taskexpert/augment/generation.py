@@ -1,7 +1,7 @@
 """Jobs -> teacher -> parsed, validated, filtered records, with the numbers of what happened on the way.
 
-This is the reusable core of every augmentation method: Dr. LLaMA's rewrite/new here, LLM2LLM and ReBase
-build their own jobs and call `generate_records`. Records are processed in job order (not arrival order),
+This is the reusable core of every augmentation method: each builds its jobs, and the runner (runner.py)
+calls `generate_records` with them; the result also says what the teacher spent on it (`spend`). Records are processed in job order (not arrival order),
 so the result depends only on the teacher's answers, which the cache keeps.
 
 Every job's request carries the JSON schema of its answer (its fields, its labels, the task's length
@@ -26,6 +26,7 @@ from taskexpert.augment.answer_schema import answer_schema, schema_violation
 from taskexpert.augment.filters import Dropped, RecordFilter, apply_filters
 from taskexpert.augment.jobs import GenerationJob, build_or_reject
 from taskexpert.augment.parsing import Rejection, parse_fields
+from taskexpert.augment.spend import reading, spend_since
 from taskexpert.augment.task_fields import RATIONALE, TaskFields
 from taskexpert.records import Record
 from taskexpert.teachers.teacher import Teacher
@@ -71,6 +72,8 @@ class GenerationResult:
     constrained: int = 0  # answers decoded under their JSON schema
     schema_violations: Counter = field(default_factory=Counter)  # constrained answers that broke it, by kind
     truncated: int = 0  # answers cut at max_new_tokens (finish reason `length`)
+    spend: dict[str, Any] = field(default_factory=dict)  # the teacher's calls, tokens, cost for it (spend.py)
+    prompt_hashes: set[str] = field(default_factory=set)  # of the jobs' prompt templates
 
     def stats(self, labelled: bool = True) -> dict[str, Any]:
         """Counts for augment_stats.json; `kept_by_label` only for tasks with labels (elsewhere every target is
@@ -107,10 +110,12 @@ def generate_records(
 ) -> GenerationResult:
     """Ask the teacher for every job, turn answers into records, run the filters, count everything."""
     started = time.perf_counter()
+    before = reading(teacher.stats)  # the judge's calls among the filters count too
     rates = answer_rates(teacher, jobs)
     requests = [with_answer_schema(job, teacher, rates) for job in jobs]
     responses = teacher.generate(requests, on_response=on_response)
     result = GenerationResult(records=[], requested=len(jobs), teacher_seconds=time.perf_counter() - started)
+    result.prompt_hashes = {job.prompt_hash for job in jobs}
     candidates: list[Record] = []
     for job, request, response in zip(jobs, requests, responses, strict=True):
         result.faults.update(response.faults)
@@ -146,6 +151,7 @@ def generate_records(
     kept, dropped = apply_filters(filters, candidates)
     _count_dropped(result, dropped)
     result.records = kept
+    result.spend = spend_since(before, teacher.stats)
     return result
 
 

@@ -4,7 +4,7 @@ Dr. LLaMA's two ways of using a teacher, on any task (the fields are the task's,
 - rewrite: the teacher rewords chosen fields of a training record (default: the task's main field); everything
   else (other inputs, the target) is inherited from the parent record, so the label stays;
 - new: the teacher writes a whole new record from a few training examples, asked for the seed's target.
-Other pipelines (LLM2LLM, ReBase) build their own jobs and reuse `generate_records`.
+Other methods (LLM2LLM, ReBase) build their own jobs; the runner (runner.py) asks for every method's.
 Ids are deterministic (`<parent>-<source>-<sample>`), so a re-run produces the same ids.
 """
 

@@ -6,14 +6,14 @@ plus the generated records so far (`data.extra_train`), scores the whole trainin
 and asks the teacher for `n_per_wrong` new records per wrong example. New records go through the usual
 filters (ROUGE-L dedup against the seeds and every record generated so far, the contamination guard).
 Everything an iteration produces is on disk before its history entry is written, so a killed run,
-started again in the same run directory, continues where it stopped (see llm2llm_state.py).
+started again in the same run directory, continues where it stopped (see llm2llm_state.py). The runner
+(augment/runner.py) owns the teacher, its cache, the filters and the outputs; this module is the loop.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +21,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from taskexpert.augment.contamination import write_guard_meta
-from taskexpert.augment.dedup import Deduplicator
-from taskexpert.augment.generation import GenerationResult, generate_records
 from taskexpert.augment.jobs import GenerationJob, quoted, task_placeholders, task_values
 from taskexpert.augment.llm2llm_ranks import clear_stopped, follow_llm2llm, follower_rank, write_stopped
 from taskexpert.augment.llm2llm_seeds import (
@@ -35,6 +32,7 @@ from taskexpert.augment.llm2llm_seeds import (
 from taskexpert.augment.llm2llm_state import (
     added_path,
     current_extra,
+    final_outcome,
     history_entry,
     iteration_dir,
     json_line,
@@ -42,20 +40,23 @@ from taskexpert.augment.llm2llm_state import (
     load_history,
     read_train_predictions,
     save_history,
-    write_final_outputs,
 )
 from taskexpert.augment.llm2llm_student import train_student, training_files, write_training_data
+from taskexpert.augment.method import (
+    AugmentationMethod,
+    JobPlan,
+    RoundsOutcome,
+    RunContext,
+    TeacherSession,
+)
 from taskexpert.augment.prompts import PromptTemplate
-from taskexpert.augment.shared import build_filters
+from taskexpert.augment.registry import register_method
 from taskexpert.augment.task_fields import TaskFields
-from taskexpert.data.loading import load_splits
 from taskexpert.data.splits import Splits
 from taskexpert.errors import ConfigError, DataError
 from taskexpert.records import Record, write_jsonl
-from taskexpert.tasks import Task, build_task
-from taskexpert.teachers import Teacher, build_teacher
+from taskexpert.tasks import Task
 from taskexpert.teachers.types import TeacherRequest
-from taskexpert.text.embedders import SentenceEmbedder
 from taskexpert.utils.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -173,52 +174,36 @@ def _train_iteration(
     return train_student(cfg, run_dir, iteration, files, settings["from_scratch"])
 
 
-def _generate(
-    cfg: DictConfig,
-    teacher: Teacher,
-    template: PromptTemplate,
-    wrong: list[tuple[Record, str]],
-    previous: list[Record],
-    seed_splits: Splits,
-    embedder: SentenceEmbedder | None,
-    iteration: int,
-) -> GenerationResult:
-    filters = build_filters(cfg, seed_splits, teacher, embedder)
-    for record_filter in filters:  # dedup against everything generated so far, not only the seeds
-        if isinstance(record_filter, Deduplicator):
-            record_filter.add_references(previous)
-    method = cfg.method
-    sampling = {"max_new_tokens": int(method.max_new_tokens)} if method.get("max_new_tokens") else {}
-    jobs = llm2llm_jobs(build_task(cfg.task), wrong, template, int(method.n_per_wrong), iteration, sampling)
-    return generate_records(teacher, jobs, filters)
+def user_extra_files(cfg: DictConfig) -> list[str]:
+    """The user's own `data.extra_train` files: every student trains on them besides the seeds."""
+    return [str(path) for path in cfg.data.get("extra_train") or []]
 
 
 @dataclass
 class Loop:
-    """What every iteration needs: the config, the seeds, the teacher and what was generated so far."""
+    """What every iteration needs: the config, the seeds, the runner's teacher and what was generated so far."""
 
     cfg: DictConfig
     settings: dict[str, Any]
     run_dir: Path
+    task: Task
     seed_splits: Splits
     user_extra: list[str]
-    teacher: Teacher
+    session: TeacherSession
     template: PromptTemplate
-    embedder: SentenceEmbedder | None
     added: list[list[Record]]  # per finished iteration, the records it added
 
     def run_iteration(self, iteration: int) -> dict[str, Any]:
         """Train, find the errors, generate, and write the iteration's files; its history entry."""
-        seeds, accumulate = self.seed_splits.train, self.settings["accumulate"]
+        seeds, accumulate, task = self.seed_splits.train, self.settings["accumulate"], self.task
         extra = current_extra(self.added, accumulate)
-        self.teacher.release()  # the student may train on the teacher's GPU: free it (it reloads when asked)
+        self.session.teacher.release()  # the student may train on the teacher's GPU: free it (it reloads)
         metrics, train_seconds = _train_iteration(
             self.cfg, self.run_dir, iteration, self.user_extra, extra, self.settings, self.seed_splits
         )
         predictions = read_train_predictions(self.run_dir, iteration)
         directory = iteration_dir(self.run_dir, iteration)
         where = directory / "predictions.jsonl"
-        task = build_task(self.cfg.task)
         wrong_seeds = wrong_examples(task, predictions, seeds, where)
         wrong_generated = (
             [] if self.settings["only_seed_errors"] else wrong_examples(task, predictions, extra, where)
@@ -231,10 +216,11 @@ class Loop:
             chosen_seeds = [(record, answer) for record, answer, _ in chosen]
             chosen_history = history_of_choice(selection, chosen)
         previous = [record for batch in self.added for record in batch]
-        result = _generate(
-            self.cfg, self.teacher, self.template, chosen_seeds + wrong_generated, previous,
-            self.seed_splits, self.embedder, iteration,
+        jobs = llm2llm_jobs(
+            task, chosen_seeds + wrong_generated, self.template, self.settings["n_per_wrong"], iteration,
+            teacher_sampling(self.cfg.method),
         )  # fmt: skip
+        result = self.session.generate(jobs, dedup_references=previous)  # dedup against all so far too
         lines = "".join(json_line(item.as_dict()) for item in result.rejected_items)
         atomic_write_text(directory / "rejected.jsonl", lines)
         write_jsonl(result.records, added_path(self.run_dir, iteration))
@@ -248,54 +234,94 @@ class Loop:
         return entry
 
 
+def teacher_sampling(method: Any) -> dict[str, Any]:
+    return {"max_new_tokens": int(method.max_new_tokens)} if method.get("max_new_tokens") else {}
+
+
+@register_method()
+class LLM2LLM(AugmentationMethod):
+    """LLM2LLM: rounds of training the student and augmenting what it gets wrong."""
+
+    name = "llm2llm"
+    needs = frozenset({"seeds", "student"})
+    multi_round = True
+    measures_diversity = False
+    wandb_job_type = "llm2llm"
+
+    def max_seeds(self) -> None:
+        return None  # the whole training split (with any data.extra_train of yours)
+
+    def check(self, context: RunContext) -> None:
+        self.loop_settings = llm2llm_settings(self.settings)
+        self.template = PromptTemplate.load(self.settings.prompt, context.prompts_dir)
+        self.template.check(prompt_placeholders(context.task))
+        eval_mode = OmegaConf.select(self.cfg, "eval.mode", default=None)
+        check_seed_selection(self.loop_settings["seed_selection"], context.task, eval_mode)
+        if not self.loop_settings["from_scratch"] and self.cfg.get("peft") is None:
+            raise ConfigError(
+                "method.from_scratch=false continues an adapter: it needs peft=lora or peft=prefix"
+            )
+        context.run_dir.mkdir(parents=True, exist_ok=True)
+
+    def follow(self, context: RunContext) -> dict[str, Any] | None:
+        rank = follower_rank()
+        if not rank:
+            return None  # the first process: it runs the loop
+        return follow_llm2llm(self.cfg, self.loop_settings, context.run_dir, user_extra_files(self.cfg), rank)
+
+    def plan(self, context: RunContext) -> JobPlan:
+        """At most every seed wrong in every round: iterations x seeds x n_per_wrong jobs (the student's answer
+        in the prompt is unknown before it trains, so the cache is not asked)."""
+        settings = self.loop_settings
+        chosen = context.seeds
+        if settings["seed_selection"] != "wrong" and settings["max_hard_seeds"] is not None:
+            chosen = chosen[: settings["max_hard_seeds"]]
+        wrong = [(record, "(the student's answer)") for record in chosen]
+        sampling = teacher_sampling(self.settings)
+        jobs = [
+            job
+            for iteration in range(1, settings["iterations"] + 1)
+            for job in llm2llm_jobs(
+                context.task, wrong, self.template, settings["n_per_wrong"], iteration, sampling
+            )
+        ]
+        note = (
+            f"at most iterations x seeds x n_per_wrong = {settings['iterations']} x {len(chosen)} x "
+            f"{settings['n_per_wrong']}: the jobs are the seeds the student gets wrong"
+        )
+        if not settings["only_seed_errors"]:
+            note += "; plus n_per_wrong per generated record it gets wrong (only_seed_errors=false)"
+        return JobPlan(jobs, exact=False, note=note, cache_lookup=False)
+
+    def rounds(self, context: RunContext, session: TeacherSession) -> RoundsOutcome:
+        """Run (or continue) the loop; every finished iteration has its history entry in llm2llm_history.json."""
+        settings, run_dir = self.loop_settings, context.run_dir
+        clear_stopped(run_dir)
+        history = load_history(run_dir, settings)[: settings["iterations"]]
+        if history:
+            log.info("llm2llm: %d of %d iterations done in %s", len(history), settings["iterations"], run_dir)
+        loop = Loop(
+            self.cfg, settings, run_dir, context.task, context.splits, user_extra_files(self.cfg), session,
+            self.template, load_added(run_dir, len(history)),
+        )  # fmt: skip
+        iteration = len(history) + 1
+        try:
+            for iteration in range(len(history) + 1, settings["iterations"] + 1):
+                entry = loop.run_iteration(iteration)
+                history.append(entry)
+                save_history(run_dir, settings, history)  # last: now the iteration counts as done
+                log.info(
+                    "llm2llm iteration %d: seed accuracy %.3f, %d wrong, %d added",
+                    iteration, entry["seed_train_acc"], entry["wrong"], entry["added"],
+                )  # fmt: skip
+        except BaseException as error:  # followers waiting for this iteration's files stop too
+            write_stopped(run_dir, iteration, error)
+            raise
+        return final_outcome(run_dir, settings, history, loop.added, bool(context.task.labels))
+
+
 def run_llm2llm(cfg: DictConfig) -> dict[str, Any]:
-    """Run (or continue) the LLM2LLM loop; write augmented.jsonl, augment_stats.json, llm2llm_history.json."""
-    started = time.perf_counter()
-    settings = llm2llm_settings(cfg.method)
-    run_dir = Path(cfg.paths.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    template = PromptTemplate.load(cfg.method.prompt, cfg.paths.get("prompts_dir"))
-    template.check(prompt_placeholders(build_task(cfg.task)))
-    check_seed_selection(
-        settings["seed_selection"], build_task(cfg.task), OmegaConf.select(cfg, "eval.mode", default=None)
-    )
-    if not settings["from_scratch"] and cfg.get("peft") is None:
-        raise ConfigError("method.from_scratch=false continues an adapter: it needs peft=lora or peft=prefix")
-    seed_splits = load_splits(
-        cfg.data, build_task(cfg.task)
-    )  # seeds: the training split (with any data.extra_train of yours)
-    user_extra = [str(path) for path in cfg.data.get("extra_train") or []]
-    rank = follower_rank()
-    if rank:  # a second process of a multi-process student: the first one runs the loop
-        return follow_llm2llm(cfg, settings, run_dir, user_extra, rank)
-    clear_stopped(run_dir)
-    history = load_history(run_dir, settings)[: settings["iterations"]]
-    if history:
-        log.info("llm2llm: %d of %d iterations done in %s", len(history), settings["iterations"], run_dir)
-    dedup = cfg.filters.dedup
-    embedder = SentenceEmbedder() if dedup.enabled and dedup.near == "embedding" else None
-    teacher = build_teacher(cfg.teacher, cfg.sampling, cfg.cache)
-    loop = Loop(
-        cfg, settings, run_dir, seed_splits, user_extra, teacher, template, embedder,
-        load_added(run_dir, len(history)),
-    )  # fmt: skip
-    iteration = len(history) + 1
-    try:
-        for iteration in range(len(history) + 1, settings["iterations"] + 1):
-            entry = loop.run_iteration(iteration)
-            history.append(entry)
-            save_history(run_dir, settings, history)  # last: now the iteration counts as done
-            log.info(
-                "llm2llm iteration %d: seed accuracy %.3f, %d wrong, %d added",
-                iteration, entry["seed_train_acc"], entry["wrong"], entry["added"],
-            )  # fmt: skip
-    except BaseException as error:  # followers waiting for this iteration's files stop too
-        write_stopped(run_dir, iteration, error)
-        raise
-    finally:
-        teacher.close()
-        teacher.cache.close()
-    seconds = time.perf_counter() - started
-    stats = write_final_outputs(cfg, run_dir, settings, history, loop.added, teacher, seconds)
-    write_guard_meta(cfg, seed_splits, run_dir / cfg.output.records, stats["kept"])
-    return stats
+    """Run (or continue) the LLM2LLM loop through the runner; the same as `augment(cfg)` with method=llm2llm."""
+    from taskexpert.augment.runner import run_method
+
+    return run_method(cfg, LLM2LLM(cfg))

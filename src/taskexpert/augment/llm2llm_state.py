@@ -1,10 +1,11 @@
-"""What an LLM2LLM run keeps on disk, how a re-run finds where it stopped, and the final outputs.
+"""What an LLM2LLM run keeps on disk, how a re-run finds where it stopped, and what the final outputs hold.
 
 Layout of the run directory:
 - `iter_<k>/` is iteration k's training run (metrics.json, predictions.jsonl, adapter/, checkpoints/),
   plus `train_extra.jsonl` (the generated records it trained on besides the seeds), `added.jsonl` (the
   records the teacher wrote after it) and `rejected.jsonl` (answers not kept);
-- `llm2llm_history.json` holds one entry per finished iteration. It is written last, atomically, so an
+- `llm2llm_history.json` holds one entry per finished iteration (with that round's teacher tokens and
+  cost). It is written last, atomically, so an
   entry exists only when everything of that iteration is on disk: finished iterations are never redone,
   an iteration without an entry is picked up where it stopped (its training is skipped when its
   metrics.json exists; otherwise it resumes from its last.ckpt; teacher answers come from the cache).
@@ -17,13 +18,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
-
 from taskexpert.augment.generation import GenerationResult
+from taskexpert.augment.method import RoundsOutcome
 from taskexpert.errors import ConfigError, DataError
-from taskexpert.records import Record, iter_json_lines, read_jsonl, write_jsonl
-from taskexpert.tasks import build_task
-from taskexpert.teachers import Teacher
+from taskexpert.records import Record, iter_json_lines, read_jsonl
 from taskexpert.utils.atomic import atomic_write_json, atomic_write_text
 from taskexpert.utils.json_lines import json_objects
 
@@ -32,6 +30,11 @@ HISTORY_FILE = "llm2llm_history.json"
 SETTINGS_KEYS = (
     "n_per_wrong", "from_scratch", "only_seed_errors", "accumulate", "seed_selection", "max_hard_seeds",
 )  # fmt: skip
+# a round's teacher ledger (augment/spend.py): paid tokens and their cost; cached answers' tokens apart
+ROUND_SPEND_KEYS = (
+    "prompt_tokens", "completion_tokens", "cached_prompt_tokens", "cached_completion_tokens", "cost_usd",
+)  # fmt: skip
+ROUND_KEYS = ("iteration", "requested", "added", "teacher_calls", "cache_hits", *ROUND_SPEND_KEYS)
 EVAL_METRICS = ("val/acc", "val/macro_f1", "test/acc", "test/macro_f1", "train/acc", "train/macro_f1")
 # the answer and span kinds' metrics, in the history when the task has them
 OTHER_METRICS = tuple(
@@ -156,6 +159,7 @@ def history_entry(
         "cache_hits": stats["cache_hits"],
         "teacher_failed": stats["failed"],
         "teacher_seconds": stats["teacher_seconds"],
+        **{key: result.spend.get(key) for key in ROUND_SPEND_KEYS},  # this round's teacher ledger
         "train_seconds": round(train_seconds, 3),
         **{name: metrics.get(name) for name in EVAL_METRICS},
         **{name: metrics[name] for name in OTHER_METRICS if name in metrics},
@@ -163,30 +167,28 @@ def history_entry(
     }
 
 
-def write_final_outputs(
-    cfg: DictConfig,
+def final_outcome(
     run_dir: Path,
     settings: dict[str, Any],
     history: list[dict[str, Any]],
     added: list[list[Record]],
-    teacher: Teacher,
-    seconds: float,
-) -> dict[str, Any]:
-    """augmented.jsonl (the final dataset), augment_stats.json (totals), augment_rejected.jsonl, W&B."""
+    labelled: bool,
+) -> RoundsOutcome:
+    """The final dataset, every iteration's rejected answers, the totals over the iterations and each round's
+    ledger (`rounds`), for the runner to write (augmented.jsonl, augment_rejected.jsonl, augment_stats.json)."""
     final = current_extra(added, settings["accumulate"])
-    labelled = bool(build_task(cfg.task).labels)  # elsewhere every target is its own answer text
-    write_jsonl(final, run_dir / cfg.output.records)
-    rejected_text = "".join(
-        (iteration_dir(run_dir, entry["iteration"]) / "rejected.jsonl").read_text(encoding="utf-8")
+    rejected_rows = [
+        json.loads(line)
         for entry in history
-    )
-    atomic_write_text(run_dir / cfg.output.rejected, rejected_text)
+        for line in (iteration_dir(run_dir, entry["iteration"]) / "rejected.jsonl")
+        .read_text(encoding="utf-8")
+        .splitlines()
+        if line.strip()
+    ]
     rejected: Counter = Counter()
     for entry in history:
         rejected.update(entry["rejected"])
     stats = {
-        "method": "llm2llm",
-        "teacher": {"model": teacher.name, "backend": teacher.backend.kind},
         "settings": settings,
         "iterations": len(history),
         "seeds": history[-1]["seeds"] if history else 0,
@@ -199,40 +201,6 @@ def write_final_outputs(
         "failed": sum(entry["teacher_failed"] for entry in history),
         "rejected": dict(sorted(rejected.items())),
         "final": {name: history[-1].get(name) for name in EVAL_METRICS} if history else {},
-        "total_seconds": round(seconds, 3),
-        "teacher_totals": teacher.stats.as_dict(),  # this process's calls, tokens and cost
-        "budget_stop": teacher.stats.budget_stop,
+        "rounds": [{key: entry.get(key) for key in ROUND_KEYS} for entry in history],
     }
-    atomic_write_json(run_dir / cfg.output.stats, stats)
-    if cfg.wandb.enabled:
-        log_history_to_wandb(cfg, history, stats, run_dir)
-    return stats
-
-
-def log_history_to_wandb(
-    cfg: DictConfig, history: list[dict[str, Any]], stats: dict[str, Any], run_dir: Path
-) -> None:
-    """One W&B run for the loop: each iteration is a step; the totals are its summary. Logged from the
-    history at the end, so a resumed run logs every iteration once, the ones before the kill included."""
-    import wandb
-
-    from taskexpert.augment.report import flatten
-    from taskexpert.training.config_logging import loggable_config
-
-    run = wandb.init(
-        project=cfg.wandb.project,
-        entity=cfg.wandb.get("entity"),
-        mode=cfg.wandb.mode,
-        dir=str(run_dir),
-        config=loggable_config(cfg),
-        job_type="llm2llm",
-        name=f"llm2llm_{stats['teacher']['model']}",
-        reinit="finish_previous",
-    )
-    try:
-        for entry in history:
-            scalars = {key: value for key, value in flatten(entry).items() if value is not None}
-            run.log({f"llm2llm/{key}": value for key, value in scalars.items()}, step=entry["iteration"])
-        run.summary.update(flatten({key: value for key, value in stats.items() if key != "settings"}))
-    finally:
-        wandb.finish()
+    return RoundsOutcome(final, rejected_rows, stats, history)

@@ -1,34 +1,24 @@
 """augment.py's pipeline: plain config in, augmented records and stats out, callable without a command line.
 
-Each method is one module with a `run_*(cfg)` function, registered below by `method.name`; the parts they share
-(seeds, filters) live in `augment/shared.py`, below them, so no method imports this dispatcher.
+`method.name` picks a registered method (augment/registry.py); the runner (augment/runner.py) runs it: one
+lifecycle for every method. Importing this module registers the built-in methods.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from omegaconf import DictConfig
 
-from taskexpert.augment.drllama import build_jobs, run_drllama
-from taskexpert.augment.llm2llm import run_llm2llm
-from taskexpert.augment.rebase import run_rebase
-from taskexpert.errors import ConfigError
+from taskexpert.augment.drllama import build_jobs
+from taskexpert.augment.registry import METHODS, load_builtin_methods
+from taskexpert.augment.runner import run_method
 
-METHODS: dict[str, Callable[[DictConfig], dict[str, Any]]] = {
-    "rewrite": run_drllama,
-    "new": run_drllama,
-    "combined": run_drllama,
-    "llm2llm": run_llm2llm,
-    "rebase": run_rebase,
-}
+load_builtin_methods()
 __all__ = ["METHODS", "augment", "build_jobs"]
 
 
 def augment(cfg: DictConfig) -> dict[str, Any]:
-    """Run the method named by `cfg.method.name`; write augmented.jsonl, augment_stats.json, augment_rejected.jsonl."""
-    name = str(cfg.method.get("name"))
-    if name not in METHODS:
-        raise ConfigError(f"method.name={name!r} is unknown: use one of {', '.join(METHODS)}")
-    return METHODS[name](cfg)
+    """Run the method named by `cfg.method.name`; write augmented.jsonl, augment_stats.json, augment_rejected.jsonl
+    (and with `dry_run=true` only augment_dry_run.json, the estimate of calls, tokens and cost)."""
+    return run_method(cfg)

@@ -9,7 +9,7 @@
    task has one and its label (one of the task's) or answer (conf/prompts/rebase/<kind>.txt). The passage
    becomes the input field `method.passage_field` (default: the task's truncate field, e.g. an abstract as context);
    a task without one (TREC, SST-2) has the teacher write every input from the passage. Parsing, filters and
-   the cache are those of every other method (`generate_records`).
+   the cache are the runner's, as for every other method (augment/runner.py).
 4. augmented.jsonl, augment_stats.json (with the retrieval numbers), augment_rejected.jsonl and
    retrieved.jsonl (the selected passages with provenance and scores) in the run directory.
 """
@@ -26,9 +26,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from taskexpert.augment.generation import generate_records
 from taskexpert.augment.jobs import GenerationJob, quoted, task_placeholders, task_values
+from taskexpert.augment.method import AugmentationMethod, RunContext
 from taskexpert.augment.prompts import PromptTemplate
+from taskexpert.augment.registry import register_method
 from taskexpert.augment.task_fields import RATIONALE, TaskFields
 from taskexpert.errors import ConfigError
 from taskexpert.records import Record
@@ -36,7 +37,7 @@ from taskexpert.retrieval import Retriever, Selection, select_from_config
 from taskexpert.retrieval.selection import RetrievedRecord, instruction_of
 from taskexpert.tasks.task import Task
 from taskexpert.teachers.types import TeacherRequest
-from taskexpert.text.embedders import Embedder, SentenceEmbedder
+from taskexpert.text.embedders import Embedder
 from taskexpert.utils.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -261,85 +262,62 @@ def _sampling_overrides(method_cfg: Any) -> dict[str, Any]:
     return {key: method_cfg[key] for key in SAMPLING_KEYS if method_cfg.get(key) is not None}
 
 
+@register_method()
+class ReBase(AugmentationMethod):
+    """ReBase: records of the task written from the corpus passages that best match the seeds."""
+
+    name = "rebase"
+    needs = frozenset({"seeds", "retrieval"})
+
+    def __init__(self, cfg: DictConfig, embedder: Embedder | None = None) -> None:
+        super().__init__(cfg)
+        self.embedder = embedder  # replaces the retrieval embedder of the config (e.g. one already loaded)
+        self.retrieval_numbers: dict[str, Any] = {}
+
+    def check(self, context: RunContext) -> None:
+        template = PromptTemplate.load(self.settings.prompt, context.prompts_dir)
+        template.check({*PROMPT_PLACEHOLDERS, *task_placeholders(context.task)})  # before any index is built
+        passage_field_of(context.task, self.settings.get("passage_field"))
+
+    def jobs(self, context: RunContext) -> list[GenerationJob]:
+        """Retrieve and select the passages (retrieved.jsonl), then one job per passage and sample."""
+        method, task, splits = self.settings, context.task, context.splits
+        started = time.perf_counter()
+        retrieval = retrieval_config(self.cfg)
+        retriever = Retriever.from_config(retrieval, embedder=self.embedder)
+        instruction = instruction_of(retrieval, task)
+        selection = select_from_config(
+            retriever, retrieval, context.seeds, splits.validation + splits.test, task
+        )
+        seconds = time.perf_counter() - started
+        self.retrieval_numbers = retrieval_stats(retriever, selection, retrieval, seconds, instruction)
+        write_retrieved(context.run_dir / str(method.retrieved_file), selection)
+        log.info("rebase: %s", selection.summary())
+        return rebase_jobs(
+            selection,
+            context.seeds,
+            PromptTemplate.load(method.prompt, context.prompts_dir),
+            instruction,
+            task,
+            list(method.fields) if method.get("fields") else None,
+            int(method.n_per_passage),
+            int(method.examples_per_prompt),
+            int(method.example_context_words),
+            int(self.cfg.seed),
+            self.sampling_overrides(),
+            self.retrieval_numbers["backend"],
+            passage_field_of(task, method.get("passage_field")),
+        )
+
+    def sampling_overrides(self) -> dict[str, Any]:
+        return _sampling_overrides(self.settings)
+
+    def extra_stats(self, context: RunContext) -> dict[str, Any]:
+        return {"retrieval": self.retrieval_numbers}
+
+
 def run_rebase(cfg: DictConfig, embedder: Embedder | None = None) -> dict[str, Any]:
-    """Run ReBase from the composed augment config; write the outputs and return the stats.
+    """ReBase through the runner; `embedder` replaces the retrieval embedder of the config."""
+    from taskexpert.augment.runner import run_method
 
-    `embedder` replaces the retrieval embedder of the config (e.g. an already loaded model).
-    """
-    from taskexpert.augment.progress import teacher_progress
-    from taskexpert.augment.shared import build_filters, finish_run, select_seeds
-    from taskexpert.data.loading import load_splits
-    from taskexpert.tasks import build_task
-    from taskexpert.teachers import build_teacher
-
-    started = time.perf_counter()
-    method = cfg.method
-    run_dir = Path(cfg.paths.run_dir)
-    task = build_task(cfg.task)
-    splits = load_splits(cfg.data, task)
-    seeds = select_seeds(splits, method.get("max_seeds"))
-    template = PromptTemplate.load(method.prompt, cfg.paths.get("prompts_dir"))
-    template.check({*PROMPT_PLACEHOLDERS, *task_placeholders(task)})  # fails before any index is built
-    retrieval = retrieval_config(cfg)
-
-    retriever = Retriever.from_config(retrieval, embedder=embedder)
-    instruction = instruction_of(retrieval, task)
-    selection = select_from_config(retriever, retrieval, seeds, splits.validation + splits.test, task)
-    seconds = time.perf_counter() - started
-    retrieval_numbers = retrieval_stats(retriever, selection, retrieval, seconds, instruction)
-    write_retrieved(run_dir / str(method.retrieved_file), selection)
-    jobs = rebase_jobs(
-        selection,
-        seeds,
-        template,
-        instruction,
-        task,
-        list(method.fields) if method.get("fields") else None,
-        int(method.n_per_passage),
-        int(method.examples_per_prompt),
-        int(method.example_context_words),
-        int(cfg.seed),
-        _sampling_overrides(method),
-        retrieval_numbers["backend"],
-        passage_field_of(task, method.get("passage_field")),
-    )
-
-    dedup, diversity = cfg.filters.dedup, cfg.diversity
-    needs_embedder = (dedup.enabled and dedup.near == "embedding") or (
-        diversity.enabled and diversity.embeddings
-    )
-    sentence_embedder = SentenceEmbedder() if needs_embedder else None
-    teacher = build_teacher(cfg.teacher, cfg.sampling, cfg.cache)
-    try:
-        filters = build_filters(cfg, splits, teacher, sentence_embedder)
-        with teacher_progress(len(jobs), f"rebase with {teacher.name}", bool(cfg.progress)) as tick:
-            result = generate_records(teacher, jobs, filters, on_response=tick)
-        cache_entries = len(teacher.cache)
-        teacher_totals = teacher.stats.as_dict()
-    finally:
-        teacher.close()
-        teacher.cache.close()
-
-    stats: dict[str, Any] = {
-        "method": str(method.name),
-        "teacher": {"model": teacher.name, "backend": teacher.backend.kind},
-        "seeds": len(seeds),
-        "retrieval": retrieval_numbers,
-        **result.stats(labelled=bool(task.labels)),
-        "failures": [
-            item.as_dict() for item in result.rejected_items if item.reason.startswith("teacher_failed")
-        ],
-        "teacher_totals": teacher_totals,
-        "prompt_hashes": sorted({job.prompt_hash for job in jobs}),
-        "sampling": {**OmegaConf.to_container(cfg.sampling, resolve=True), **_sampling_overrides(method)},
-        "cache": {"path": str(cfg.cache.path), "entries": cache_entries},
-    }
-    finish_run(cfg, run_dir, splits, seeds, result, stats, sentence_embedder, started)
-    log.info(
-        "rebase: %s; kept %d of %d requested records; files in %s",
-        selection.summary(),
-        stats["kept"],
-        stats["requested"],
-        run_dir,
-    )
-    return stats
+    return run_method(cfg, ReBase(cfg, embedder))

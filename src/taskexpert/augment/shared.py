@@ -1,27 +1,20 @@
-"""What the augmentation methods share: the seeds they start from and the filters every answer passes."""
+"""What every augmentation run shares: the seeds it starts from and the filters every answer passes."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-from typing import Any
-
 from omegaconf import DictConfig
 
-from taskexpert.augment.contamination import guard_from_config, write_guard_meta
+from taskexpert.augment.contamination import guard_from_config
 from taskexpert.augment.dedup import Deduplicator
-from taskexpert.augment.diversity import diversity_stats
 from taskexpert.augment.filters import RecordFilter
 from taskexpert.augment.label_judge import LabelConsistencyFilter, StudentJudge, TeacherJudge
 from taskexpert.augment.prompts import PromptTemplate
-from taskexpert.augment.report import log_to_wandb, print_summary, write_outputs
 from taskexpert.augment.task_fields import compared_fields
 from taskexpert.data.splits import Splits
 from taskexpert.errors import ConfigError
 from taskexpert.records import Record
 from taskexpert.tasks import build_task
 from taskexpert.teachers import Teacher
-from taskexpert.training.config_logging import loggable_config
 
 
 def build_filters(cfg: DictConfig, splits: Splits, teacher: Teacher, embedder) -> list[RecordFilter]:
@@ -61,45 +54,7 @@ def build_filters(cfg: DictConfig, splits: Splits, teacher: Teacher, embedder) -
     return filters
 
 
-def needs_embedder(cfg: DictConfig) -> bool:
-    dedup = cfg.filters.dedup
-    return (dedup.enabled and dedup.near == "embedding") or (
-        cfg.diversity.enabled and cfg.diversity.embeddings
-    )
-
-
 def select_seeds(splits: Splits, max_seeds: int | None) -> list[Record]:
     if max_seeds is not None and int(max_seeds) < 1:
         raise ConfigError(f"method.max_seeds={max_seeds} must be >= 1 (or null for all)")
     return splits.train if max_seeds is None else splits.train[: int(max_seeds)]
-
-
-def finish_run(
-    cfg: DictConfig,
-    run_dir: Path,
-    splits: Splits,
-    seeds: list[Record],
-    result,
-    stats: dict[str, Any],
-    embedder,
-    started: float,
-) -> dict[str, Path]:
-    """What every method does last: diversity of seeds and kept records, the output files with the split's
-    fingerprint, W&B, the console summary. `stats` gains `diversity` (when on) and `total_seconds` since
-    `started` (a perf_counter reading); returns the written paths."""
-    diversity = cfg.diversity
-    if diversity.enabled:
-        measure = embedder if diversity.embeddings else None
-        fields, limit = compared_fields(diversity.fields, cfg.task), int(diversity.max_items)
-        stats["diversity"] = {
-            "seeds": diversity_stats(seeds, fields, measure, limit, int(cfg.seed)),
-            "generated": diversity_stats(result.records, fields, measure, limit, int(cfg.seed)),
-        }
-    stats["budget_stop"] = (stats.get("teacher_totals") or {}).get("budget_stop")
-    stats["total_seconds"] = round(time.perf_counter() - started, 3)
-    paths = write_outputs(run_dir, cfg.output, result.records, stats, result.rejected_items)
-    write_guard_meta(cfg, splits, paths["records"], len(result.records))
-    if cfg.wandb.enabled:
-        log_to_wandb(cfg.wandb, loggable_config(cfg), stats, run_dir)
-    print_summary(stats, paths)
-    return paths

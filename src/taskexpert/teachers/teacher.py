@@ -188,6 +188,11 @@ class Teacher:
         call = BackendCall(key=key, messages=tuple(messages), params=params, sampling=sampling)
         return _Prepared(call, identity, request.prefill if keep_prefill else "", constrained)
 
+    def planned_calls(self, requests: Sequence[TeacherRequest]) -> list[BackendCall]:
+        """The call `generate` would make for each request (its cache key, the messages as sent, its sampling),
+        made and counted nowhere: what a dry run prices."""
+        return [self._prepare(request).call for request in requests]
+
     def generate(
         self,
         requests: Sequence[TeacherRequest],
