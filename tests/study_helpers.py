@@ -15,7 +15,8 @@ from servers.fault_server import FaultServer, deterministic_answer, usage
 
 STUDENT = ["model=tiny_llama", "trainer=fast", "logger=csv"]
 SEEDS_ASKED = 6  # seed records each method sends to the teacher (method.max_seeds)
-QUIET = ["progress=false", "diversity.embeddings=false", f"method.max_seeds={SEEDS_ASKED}"]
+QUIET = ["progress=false", "diversity.embeddings=false"]
+FEW_SEEDS = f"method.max_seeds={SEEDS_ASKED}"  # the Dr. LLaMA methods' and ReBase's key
 TINY_TEACHER = [
     "teacher=hf",
     "teacher.source=tiny",
@@ -31,7 +32,7 @@ def augment_overrides(items: list[str]) -> str:
     return "augment.overrides=[" + ",".join(json.dumps(item) for item in items) + "]"
 
 
-def fault_teacher(server: FaultServer, *extra: str) -> list[str]:
+def fault_teacher(server: FaultServer, *extra: str, max_seeds: bool = True) -> list[str]:
     return [
         "teacher=openai",
         f"teacher.base_url={server.base_url}",
@@ -39,6 +40,7 @@ def fault_teacher(server: FaultServer, *extra: str) -> list[str]:
         "teacher.api_key_env=null",
         "teacher.max_retries=0",
         *QUIET,
+        *([FEW_SEEDS] if max_seeds else []),
         *extra,
     ]
 

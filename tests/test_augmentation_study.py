@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from servers.fault_server import FaultServer
 from study_helpers import (
+    FEW_SEEDS,
     QUIET,
     SEEDS_ASKED,
     TINY_TEACHER,
@@ -58,7 +59,9 @@ def test_a_study_makes_each_arm_once_and_counts_the_teachers_tokens(tmp_path):
 
 
 def test_the_tiny_local_teacher_makes_the_arm_once(tmp_path):
-    run_study(tmp_path, "data_arm=none,rewrite", "seed=1,2", augment_overrides([*TINY_TEACHER, *QUIET]))
+    run_study(
+        tmp_path, "data_arm=none,rewrite", "seed=1,2", augment_overrides([*TINY_TEACHER, *QUIET, FEW_SEEDS])
+    )
     jobs = job_dirs(study_dir(tmp_path))
     arm_dir = study_dir(tmp_path) / "arms" / "rewrite_a42"
     stats = read_json(arm_dir / "rewrite" / "augment_stats.json")

@@ -28,7 +28,7 @@ from taskexpert.utils.secrets import scrub
 
 log = logging.getLogger(__name__)
 JOB_FILE = "data_arm.json"
-UNDIGESTED_KEYS = ("verbose",)  # keys that change how a job talks, not what it computes
+UNDIGESTED_KEYS = ("verbose", "hydra")  # how a job talks, and Hydra's own node (absent in a running job)
 
 
 def is_study_job(cfg: DictConfig, spec: ArmSpec) -> bool:
@@ -37,9 +37,8 @@ def is_study_job(cfg: DictConfig, spec: ArmSpec) -> bool:
 
 def config_digest(cfg: DictConfig) -> str:
     """SHA-256 of the job's resolved config: the same command finds the same digest."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    for key in UNDIGESTED_KEYS:
-        plain.pop(key, None)
+    job_config = OmegaConf.masked_copy(cfg, [key for key in cfg if key not in UNDIGESTED_KEYS])
+    plain = OmegaConf.to_container(job_config, resolve=True)
     return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
