@@ -75,3 +75,17 @@ def test_the_tiny_local_teacher_makes_the_arm_once(tmp_path):
         assert record["teacher"]["completion_tokens"] == totals["completion_tokens"] > 0
         assert record["records"] == stats["kept"] == lines(arm_dir / "rewrite" / "augmented.jsonl")
     assert all((jobs[name] / "metrics.json").is_file() for name in jobs)
+
+
+def test_under_submitit_the_jobs_of_an_arm_run_at_once_and_pay_once(tmp_path):
+    """submitit's local launcher starts every job in its own process at once (as SLURM would): each composes
+    its arm's augment.py config there, and the lock lets one of them pay."""
+    with FaultServer(delay=0.3) as server:
+        teacher = augment_overrides(fault_teacher(server, "teacher.max_concurrency=1"))
+        run_study(tmp_path, "hydra/launcher=submitit_local", "data_arm=rewrite", "seed=1,2", teacher)
+        requests = len(server.requests)
+    assert requests == SEEDS_ASKED
+    jobs = job_dirs(study_dir(tmp_path))
+    records = [read_json(jobs[f"rewrite/{seed}"] / "data_arm.json") for seed in (1, 2)]
+    assert sorted(record["reused"] for record in records) == [False, True]
+    assert all((job / "metrics.json").is_file() for job in jobs.values())
