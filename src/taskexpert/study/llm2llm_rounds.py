@@ -17,9 +17,9 @@ from typing import Any
 from taskexpert.data.split_meta import meta_path
 from taskexpert.study.arm_data import (
     ArmData,
+    ArmDataError,
     ArmRequest,
     count_records,
-    require_records,
     run_method,
     teacher_price,
 )
@@ -72,11 +72,11 @@ def prepare_rounds(request: ArmRequest, stored: dict[str, Any] | None) -> ArmDat
         log.info("data arm %s: round %d made, %d records", spec.name, round_number, rounds[-1]["records"])
     used = rounds[:wanted]
     last = used[-1]
-    if not last["records"]:
-        require_records(
-            spec.name,
-            [{"method": METHOD, "records": 0, "requested": sum(r["added"] for r in used), "failed": None}],
-            directory,
+    if not last["records"]:  # the loop added nothing the student could train on
+        failed = sum(r["teacher"]["failed"] for r in used)
+        raise ArmDataError(
+            f"data_arm={spec.name}: rounds 1..{wanted} of LLM2LLM added no teacher record ({failed} teacher "
+            f"requests failed): check the teacher (augment.overrides) and run again; stats under {loop_dir}"
         )
     if not made_now:
         log.info("data arm %s: reusing rounds 1..%d from %s", spec.name, wanted, directory)
@@ -112,8 +112,6 @@ def cumulative(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def raise_budget_spent(arm: str, stop: str | None, round_number: int) -> None:
-    from taskexpert.study.arm_data import ArmDataError
-
     raise ArmDataError(
         f"data_arm={arm}: the shared budget ({stop}) is spent before round {round_number}: "
         f"raise data_arm.budget or lower data_arm.rounds"
