@@ -37,10 +37,10 @@ def single_job(output_root, run_dir, arms_dir, server) -> subprocess.Popen:
 
 
 def test_two_jobs_of_one_arm_started_together_pay_once(tmp_path):
-    """The teacher answers slowly (0.4 s each, one at a time), so the second job reaches the arm while the first
+    """The teacher answers slowly (0.6 s each, one at a time), so the second job reaches the arm while the first
     is making it: it waits on the lock, then reuses the data."""
     arms = tmp_path / "arms"
-    with FaultServer(delay=0.4) as server:
+    with FaultServer(delay=0.6) as server:
         jobs = [single_job(tmp_path, tmp_path / f"job{n}", arms, server) for n in (0, 1)]
         outputs = [job.communicate(timeout=300)[0] for job in jobs]
         requests = len(server.requests)
