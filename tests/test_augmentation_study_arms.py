@@ -68,10 +68,11 @@ def test_a_mix_shares_one_budget_and_keeps_what_it_made(tmp_path):
     (job,) = job_dirs(study_dir(tmp_path)).values()
     record = read_json(job / "data_arm.json")
     assert requests == 8 == record["teacher"]["calls"]
-    assert record["teacher"]["budget_stop"] == "max_calls=2"  # new's share of the shared budget
+    assert record["teacher"]["budget_stop"] == "max_calls=8"  # the arm's shared cap stopped it ...
     rewrite, new = record["methods_detail"]
     assert (rewrite["method"], rewrite["teacher"]["calls"]) == ("rewrite", SEEDS_ASKED)
     assert (new["method"], new["teacher"]["calls"]) == ("new", 2)
+    assert new["teacher"]["budget_stop"] == "max_calls=2"  # ... in new, which had the 2 calls left of it
     assert record["records"] == rewrite["records"] + new["records"] and new["records"] <= 2
     assert len(train_ids(job)) == SAMPLE_TRAIN + record["records"]
 

@@ -71,7 +71,7 @@ class ArmRequest:
             "methods": list(self.spec.methods),
             "augment_seed": self.augment_seed,
             "budget": dict(self.spec.budget),
-            "overrides": {method: self.overrides(method) for method in self.spec.methods},
+            "overrides": {method: sorted(self.overrides(method)) for method in self.spec.methods},
         }
 
 
@@ -154,11 +154,13 @@ def make_methods(request: ArmRequest) -> ArmData:
         )
     require_records(spec.name, parts, directory)
     seconds = round(time.perf_counter() - started, 3)
+    teacher = summed(part["teacher"] for part in parts)
+    teacher["budget_stop"] = shared_stop(spec.budget, teacher["budget_stop"])
     payload = {
         **request.identity(),
         "records_files": [part["records_file"] for part in parts if part["records"]],
         "records": sum(part["records"] for part in parts),
-        "teacher": summed(part["teacher"] for part in parts),
+        "teacher": teacher,
         "methods_detail": parts,
         "seconds": seconds,
     }
@@ -168,6 +170,14 @@ def make_methods(request: ArmRequest) -> ArmData:
         spec.name, payload["records"], seconds, payload["teacher"]["answers"], payload["teacher"]["calls"],
     )  # fmt: skip
     return arm_data_from_file(directory, payload, reused=False, seconds=seconds)
+
+
+def shared_stop(budget: dict[str, Any], stop: str | None) -> str | None:
+    """A method stopped by its share of the arm's budget stopped the arm at the shared cap: name that one."""
+    key = (stop or "").partition("=")[0]
+    if key not in budget:
+        return stop  # no stop, or the teacher's own teacher.budget stopped it
+    return f"{key}={budget[key]:g}" if key == "max_cost" else f"{key}={budget[key]}"
 
 
 def require_records(arm: str, parts: Sequence[dict[str, Any]], directory: Path) -> None:
