@@ -24,6 +24,7 @@ OPTIONS = [(group, option) for group, options in GROUPS.items() for option in op
 
 # Groups with a default in augment.yaml (which includes all of train.yaml); the others are added with `+`.
 DEFAULTED_GROUPS = {"data", "task", "model", "peft", "trainer", "logger", "teacher", "method", "sweep"}
+DEFAULTED_GROUPS |= {"data_arm"}  # train.yaml: data_arm: none
 # Options with a required key (`???`), and a value for it.
 REQUIRED_VALUES = {
     "pubmedqa": ["data.path=/data/ori_pqal.json"],

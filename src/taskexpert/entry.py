@@ -18,13 +18,14 @@ log = logging.getLogger("taskexpert")
 
 def run_training(cfg: DictConfig) -> float | None:
     """Train and return `cfg.optimized_metric` for sweepers (None for a dry run)."""
+    from taskexpert.study import run_study_job
     from taskexpert.training.pipeline import train
 
     apply_console_settings(bool(cfg.get("verbose")))  # again here: a sweep's job may run in another process
     remember_config_secrets(cfg)  # before anything is logged: redaction then knows this job's secrets
     try:
         check_job(cfg)  # the accelerator and input files, on the machine that runs the job
-        metrics = train(cfg)
+        metrics = run_study_job(cfg, train)  # a plain run: train(cfg); a study's job: its data arm first
     except TaskExpertError as error:
         log.error("%s", error, extra={"file_only": True})  # the console gets the line below
         if _in_multirun():  # fail this job only: the sweeper records it and the study goes on
