@@ -117,3 +117,13 @@ def train_ids(job_dir: Path) -> list[str]:
 
 def lines(path: Path) -> int:
     return sum(1 for line in path.read_text().splitlines() if line.strip())
+
+
+def report_files(directory: Path, draws: int = 200) -> dict[str, str]:
+    """`python -m taskexpert.report DIRECTORY` as a user runs it: its summary.csv and what it printed (the
+    study's directory written as <study>, so two studies in two places compare)."""
+    command = [sys.executable, "-m", "taskexpert.report", str(directory), "--bootstrap", str(draws)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = " ".join(result.stdout.replace(str(directory), "<study>").split())  # wrapped to the path's length
+    return {"summary.csv": (directory / "summary.csv").read_text(), "printed": printed}

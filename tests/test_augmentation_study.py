@@ -15,6 +15,7 @@ from study_helpers import (
     job_dirs,
     lines,
     read_json,
+    report_files,
     run_study,
     server_tokens,
     study_dir,
@@ -56,6 +57,26 @@ def test_a_study_makes_each_arm_once_and_counts_the_teachers_tokens(tmp_path):
         assert len(train_ids(augmented)) == SAMPLE_TRAIN + made["records"]
         assert read_json(plain / "splits.json")["test"] == read_json(augmented / "splits.json")["test"]
         assert "test/macro_f1" in read_json(augmented / "metrics.json")
+
+    # python -m taskexpert.report on the study: per arm, the paired difference to `none` with its interval and
+    # the arm's teacher calls and tokens
+    import csv
+    import io
+
+    report = report_files(study_dir(tmp_path))
+    rows = {row["arm"]: row for row in csv.DictReader(io.StringIO(report["summary.csv"]))}
+    assert sorted(rows) == ["none", "rewrite"]
+    rewrite = rows["rewrite"]
+    assert float(rewrite["ci_low"]) <= float(rewrite["diff"]) <= float(rewrite["ci_high"])
+    assert rewrite["paired_seeds"] == "1 2" and rewrite["paired_items"] == "16 16"  # the sample's test items
+    assert int(rewrite["teacher_calls"]) == requests
+    assert (int(rewrite["prompt_tokens"]), int(rewrite["completion_tokens"])) == (
+        prompt_tokens,
+        completion_tokens,
+    )
+    assert rows["none"]["diff"] == "" and int(rows["none"]["teacher_calls"]) == 0  # the baseline itself
+    assert "over plain fine-tuning" in report["printed"] or "No arm beat the baseline" in report["printed"]
+    assert (study_dir(tmp_path) / "augmentation.png").is_file()
 
 
 def test_the_tiny_local_teacher_makes_the_arm_once(tmp_path):

@@ -103,3 +103,22 @@ def test_an_arm_without_its_teacher_model_says_which_key_to_set(tmp_path):
     assert len(errors) == 1 and "data_arm=rewrite: teacher.model is required" in errors[0], result.stderr[
         -2000:
     ]
+
+
+def test_a_secret_inside_augment_overrides_reaches_no_file(tmp_path):
+    """A key given as a value inside `augment.overrides` moves to the environment like a top-level one: Hydra's
+    overrides.yaml, the job's and the arm's files, the cache and the console hold it by reference only."""
+    import uuid
+
+    secret = f"sk-listed-{uuid.uuid4().hex}"
+    with FaultServer() as server:
+        teacher = fault_teacher(server, f"+wandb.api_key={secret}")  # augment.py's W&B block
+        result = run_study(tmp_path, "data_arm=rewrite", "seed=1", augment_overrides(teacher))
+    written = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert any(path.name == "overrides.yaml" for path in written) and any(
+        p.name == "arm.json" for p in written
+    )
+    assert [str(path) for path in written if secret.encode() in path.read_bytes()] == []
+    assert secret not in result.stdout + result.stderr
+    overrides = next(path for path in written if path.name == "overrides.yaml").read_text()
+    assert "+wandb.api_key=${oc.env:" in overrides

@@ -19,6 +19,7 @@ from study_helpers import (
     job_dirs,
     kill_when,
     read_json,
+    report_files,
     run_study,
     start_study,
     study_dir,
@@ -64,7 +65,7 @@ def test_a_study_killed_twice_resumes_to_the_uninterrupted_result(tmp_path):
     reference_root, killed_root = tmp_path / "reference", tmp_path / "killed"
     with FaultServer(delay=0.15) as server:
         teacher = augment_overrides(fault_teacher(server, "teacher.max_concurrency=1"))
-        args = ["data_arm=rewrite", "seed=1,2", *CHECKPOINTED, teacher]
+        args = ["data_arm=none,rewrite", "seed=1,2", *CHECKPOINTED, teacher]
         run_study(reference_root, *args)
         paid_by_reference = len(server.requests)
 
@@ -72,8 +73,8 @@ def test_a_study_killed_twice_resumes_to_the_uninterrupted_result(tmp_path):
         kill_when(study, lambda: len(server.requests) >= paid_by_reference + 3)
         assert not (study_dir(killed_root) / "arms" / "rewrite_a42" / "arm.json").exists()
 
-        second_job = study_dir(killed_root) / "1"
-        study = start_study(killed_root, *args)  # killed mid-training of the second job
+        second_job = study_dir(killed_root) / "3"  # rewrite, seed 2: after its arm's data was made
+        study = start_study(killed_root, *args)  # killed mid-training of that job
         kill_when(study, lambda: (second_job / "checkpoints" / "last.ckpt").is_file())
         assert not (second_job / "metrics.json").exists()
 
@@ -86,7 +87,7 @@ def test_a_study_killed_twice_resumes_to_the_uninterrupted_result(tmp_path):
     assert "Resuming from" in (second_job / "train.log").read_text()
 
     reference, killed = job_dirs(study_dir(reference_root)), job_dirs(study_dir(killed_root))
-    assert sorted(reference) == sorted(killed) == ["rewrite/1", "rewrite/2"]
+    assert sorted(reference) == sorted(killed) == ["none/1", "none/2", "rewrite/1", "rewrite/2"]
     for name in reference:
         for file in ("metrics.json", "predictions.jsonl"):
             assert (killed[name] / file).read_bytes() == (reference[name] / file).read_bytes(), (name, file)
@@ -94,3 +95,6 @@ def test_a_study_killed_twice_resumes_to_the_uninterrupted_result(tmp_path):
         for key in ("answers", "prompt_tokens", "completion_tokens"):
             assert remade["teacher"][key] == made["teacher"][key], key
         assert remade["records"] == made["records"] and remade["finished"]
+    # the verdict too: the same report as the uninterrupted study's
+    reports = [report_files(study_dir(root)) for root in (reference_root, killed_root)]
+    assert reports[0] == reports[1] and "rewrite" in reports[0]["summary.csv"]

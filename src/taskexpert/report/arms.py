@@ -38,7 +38,19 @@ class ArmFile:
 
 
 def is_study(jobs: list[Job]) -> bool:
-    return any((job.path / DATA_ARM_FILE).is_file() for job in jobs)
+    """Jobs compare data arms when some job trained on teacher data. Every job of any study writes
+    data_arm.json (it marks the job finished), so a sensitivity study, all of it on arm none, is not one."""
+    for job in jobs:
+        path = job.path / DATA_ARM_FILE
+        if not path.is_file():
+            continue
+        try:
+            held = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return True  # a study whose file is damaged: the arm rows say which
+        if held.get("methods") or held.get("arm", "none") != "none":
+            return True
+    return False
 
 
 def _number(value: Any) -> float | None:

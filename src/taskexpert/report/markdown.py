@@ -109,8 +109,9 @@ def _study_section(report: Report) -> list[str]:
         "arm `none`'s, paired by test item id within seed and averaged over seeds, with the 95% percentile "
         f"interval of a paired bootstrap over test items ({study.draws:,} draws, seed {study.bootstrap_seed}): "
         "an interval above 0 is a gain beyond noise, below 0 a loss beyond noise. Records: teacher records "
-        "trained on; answers: teacher answers the arm's data took (paid calls + cache hits); calls: paid calls "
-        "when it was made; gain / 1k answers: diff × 1000 / answers (per USD: diff / cost, when priced)."
+        "trained on; teacher calls: the calls the arm's data took, paid or answered from the teacher cache (what "
+        "making it from scratch costs; the calls one run paid depend on what the cache held, and stay in "
+        "data_arm.json); gain / 1k calls: diff × 1000 / calls (per USD: diff / cost, when priced)."
     )
     lines.append("")
     rows = [study_cells(arm, study) for arm in study.arms]

@@ -1,4 +1,4 @@
-"""augmentation.png: the metric against the teacher answers each arm's data took, the baseline as a band, and
+"""augmentation.png: the metric against the teacher calls each arm's data took, the baseline as a band, and
 beside it the paired difference to the baseline with its bootstrap interval. LLM2LLM arms that train on different
 numbers of rounds are one line, a point per round."""
 
@@ -127,8 +127,8 @@ def augmentation_figure(study: Study, titles: Mapping[str, str] | None = None) -
             f"paired difference to none, {study.draws:,}-draw bootstrap 95% interval", fontsize="medium"
         )
         for axis in (metric_axis, difference_axis):
-            axis.set_xlim(left=0)  # the baseline took no teacher answers
-            axis.set_xlabel("teacher answers the arm's data took")
+            axis.set_xlim(left=0)  # the baseline took no teacher calls
+            axis.set_xlabel("teacher calls the arm's data took")
             axis.grid(True, alpha=0.3)
             axis.legend(fontsize="small")
     figure.suptitle("Is augmentation worth it? The metric against the teacher's work", fontweight="bold")

@@ -93,14 +93,10 @@ def _interval(difference: PairedDifference) -> str:
 
 
 def _cost_text(arm: ArmResult) -> tuple[str, str]:
-    """("at 30 teacher answers", "20 paid calls; ") — the calls only when cache hits made them differ."""
-    answers, calls = arm.teacher("answers"), arm.teacher("calls")
-    paid = (
-        f"{count(calls)} paid calls; "
-        if calls is not None and answers is not None and calls != answers
-        else ""
-    )
-    return f"at {count(answers)} teacher answers", paid
+    """("at 30 teacher calls", ""): the calls the arm's data took, paid or found in the teacher cache. What one
+    run paid depends on what the cache held (another arm's answers, a killed run's), so the verdict, like the
+    data, does not; data_arm.json keeps the paid calls."""
+    return f"at {count(arm.teacher('answers'))} teacher calls", ""
 
 
 def _verdict(

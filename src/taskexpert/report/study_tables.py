@@ -35,12 +35,11 @@ def write_study_csv(path: Path, study: Study) -> Path:
         "paired_seeds",
         "paired_items",
         "records",
-        "teacher_answers",
         "teacher_calls",
         "prompt_tokens",
         "completion_tokens",
         "cost_usd",
-        "gain_per_1k_answers",
+        "gain_per_1k_calls",
         "gain_per_usd",
         "note",
     ]
@@ -68,7 +67,7 @@ def write_study_csv(path: Path, study: Study) -> Path:
             _plain(arm.arm.records),
             *(
                 _plain(arm.teacher(name))
-                for name in ("answers", "calls", "prompt_tokens", "completion_tokens")
+                for name in ("answers", "prompt_tokens", "completion_tokens")  # calls the data took
             ),
             full_precision(arm.teacher("cost_usd")),
             full_precision(arm.gain_per_1k_answers),
@@ -90,11 +89,10 @@ def study_header(study: Study, titles: Mapping[str, str]) -> list[str]:
         metric,
         "diff to none [95% CI]",
         "records",
-        "answers",
-        "calls",
+        "teacher calls",
         "tokens (prompt / completion)",
         "cost (USD)",
-        "gain / 1k answers",
+        "gain / 1k calls",
         *(["gain / USD"] if priced else []),
     ]
 
@@ -124,7 +122,6 @@ def study_cells(arm: ArmResult, study: Study) -> list[str]:
         _difference_cell(arm),
         count(arm.arm.records),
         count(arm.teacher("answers")),
-        count(arm.teacher("calls")),
         tokens,
         "unpriced" if cost is None else f"{cost:.4f}",
         _gain_cell(arm.gain_per_1k_answers),

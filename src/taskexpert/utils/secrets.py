@@ -217,25 +217,45 @@ def move_secrets_to_environment(
     arguments: list[str], environ: MutableMapping[str, str], prefix: str = "TASKEXPERT_SECRET"
 ) -> list[str]:
     """The value of each secret-named override (`+teacher.api_key=VALUE`) moves into a variable of `environ`;
-    the override keeps `${oc.env:VARIABLE}`, so Hydra's `.hydra/*.yaml` and logs never hold the value."""
-    moved, count = [], 0
-    for argument in arguments:
-        key, equals, value = argument.partition("=")
-        name = key.lstrip("~+").split("@", 1)[0]
-        unquoted = value.strip()
-        if len(unquoted) >= 2 and unquoted[0] == unquoted[-1] and unquoted[0] in "'\"":
-            unquoted = unquoted[1:-1]
-        if (
-            equals
-            and not argument.startswith("-")
-            and is_secret_key(name.rpartition(".")[2])
-            and unquoted not in ("", "null")
-            and not unquoted.startswith("${")
-        ):
-            count += 1
-            variable = f"{prefix}_{count}"
-            environ[variable] = unquoted
-            remember_secret(unquoted)
-            argument = f"{key}=${{oc.env:{variable}}}"
-        moved.append(argument)
-    return moved
+    the override keeps `${oc.env:VARIABLE}`, so Hydra's `.hydra/*.yaml` and logs never hold the value. So do
+    secret-named overrides inside a list of overrides (`'augment.overrides=["+teacher.api_key=VALUE"]'`)."""
+    count = [0]
+    return [_moved_argument(argument, environ, prefix, count) for argument in arguments]
+
+
+def _moved_argument(argument: str, environ: MutableMapping[str, str], prefix: str, count: list[int]) -> str:
+    key, equals, value = argument.partition("=")
+    name = key.lstrip("~+").split("@", 1)[0]
+    unquoted = value.strip()
+    if len(unquoted) >= 2 and unquoted[0] == unquoted[-1] and unquoted[0] in "'\"":
+        unquoted = unquoted[1:-1]
+    if not equals or argument.startswith("-") or unquoted in ("", "null") or unquoted.startswith("${"):
+        return argument
+    if is_secret_key(name.rpartition(".")[2]):
+        count[0] += 1
+        variable = f"{prefix}_{count[0]}"
+        environ[variable] = unquoted
+        remember_secret(unquoted)
+        return f"{key}=${{oc.env:{variable}}}"
+    if unquoted.startswith("[") and "=" in unquoted:
+        return _moved_list_argument(argument, key, environ, prefix, count)
+    return argument
+
+
+def _moved_list_argument(
+    argument: str, key: str, environ: MutableMapping[str, str], prefix: str, count: list[int]
+) -> str:
+    """A list of overrides as one override's value: its secret-named items move like top-level ones."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        items = OverridesParser.create().parse_override(argument).value()
+    except Exception:  # not an override Hydra reads: Hydra says so itself, with its own message
+        return argument
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        return argument
+    moved = [_moved_argument(item, environ, prefix, count) for item in items]
+    if moved == items or any("\\" in item for item in moved):
+        return argument
+    quoted = ",".join('"' + item.replace('"', '\\"') + '"' for item in moved)
+    return f"{key}=[{quoted}]"
