@@ -78,7 +78,19 @@ def test_an_interrupted_study_job_trains_again(tmp_path):
 @pytest.mark.parametrize("arm", ARMS)
 def test_every_arm_composes_and_is_valid(arm, tmp_path):
     spec = arm_from_config(compose_config(["sweep=augmentation", f"data_arm={arm}"], tmp_path).data_arm)
-    assert spec.name == arm and spec.makes_data == (arm != "none")
+    assert spec.name == arm.partition("_r")[0] and spec.makes_data == (arm != "none")
+
+
+def test_the_round_options_share_one_llm2llm_loop_and_differ_in_rounds(tmp_path):
+    """data_arm=none,llm2llm_r1,llm2llm_r2 sweeps LLM2LLM's rounds beside the baseline (a sweep of
+    data_arm.rounds would cross the baseline with rounds it refuses)."""
+    specs = [
+        arm_from_config(compose_config(["sweep=augmentation", f"data_arm={arm}"], tmp_path).data_arm)
+        for arm in ("llm2llm_r1", "llm2llm_r2", "llm2llm_r3")
+    ]
+    assert [spec.rounds for spec in specs] == [1, 2, 3]
+    assert {spec.data_dir(tmp_path, 42) for spec in specs} == {tmp_path / "llm2llm_a42"}
+    assert {spec.methods for spec in specs} == {("llm2llm",)}
 
 
 def test_the_study_directory_is_stable_and_holds_the_arms(tmp_path):
