@@ -24,6 +24,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 FAST = ["trainer=fast", "logger=csv", "checkpoint.enabled=false"]
 
+# `make test` runs the suite in two worker processes (pytest-xdist, --dist loadgroup). Tests that share a
+# machine-wide service run in one worker, one after the other: both SLURM modules start the one-node cluster
+# (its daemons and munge are the machine's).
+SHARED_SERVICE_GROUPS = {"test_slurm.py": "slurm_cluster", "test_resume_slurm.py": "slurm_cluster"}
+
 
 def compose_config(
     overrides: list[str], run_dir: Path | None = None, config_name: str = "train"
@@ -48,3 +53,39 @@ def make_config(tmp_path):
         return compose_config(list(overrides), run_dir or tmp_path / "run")
 
     return make
+
+
+def xdist_group_of(item: pytest.Item) -> str | None:
+    """The worker group of a test: its shared service's, else its module's if it uses a fixture of module (or
+    wider) scope defined there (a server, a trained run, a tokenizer), so that set-up runs once, not per worker."""
+    module = item.getparent(pytest.Module)
+    if module is None:
+        return None
+    if module.path.name in SHARED_SERVICE_GROUPS:
+        return SHARED_SERVICE_GROUPS[module.path.name]
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    for definitions in fixture_info.name2fixturedefs.values() if fixture_info else ():
+        definition = definitions[-1]
+        if definition.scope != "function" and definition.baseid == module.nodeid:
+            return module.nodeid
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        group = xdist_group_of(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def output_root_outside_the_checkout(tmp_path_factory):
+    """Runs that name no output root (`paths.output_root`, TASKEXPERT_OUTPUTS) write under a temporary one, not
+    the checkout's outputs/, which parallel workers would share (its teacher_cache.sqlite, for one)."""
+    if "TASKEXPERT_OUTPUTS" in os.environ:
+        yield
+        return
+    os.environ["TASKEXPERT_OUTPUTS"] = str(tmp_path_factory.mktemp("outputs"))
+    yield
+    os.environ.pop("TASKEXPERT_OUTPUTS", None)
