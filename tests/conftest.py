@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,8 @@ FAST = ["trainer=fast", "logger=csv", "checkpoint.enabled=false"]
 # `make test` runs the suite in two worker processes (pytest-xdist, --dist loadgroup). Tests that share a
 # machine-wide service run in one worker, one after the other: both SLURM modules start the one-node cluster
 # (its daemons and munge are the machine's).
+# The prepared-model cache ($TASKEXPERT_CACHE, ~/.cache/taskexpert) stays shared: its builds are renamed into
+# place, made for concurrent jobs; servers (PostgreSQL, ours, `transformers serve`) bind free ports.
 SHARED_SERVICE_GROUPS = {"test_slurm.py": "slurm_cluster", "test_resume_slurm.py": "slurm_cluster"}
 
 
@@ -82,9 +85,7 @@ def tag_with_group(item: pytest.Item, group: str) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    in_group_worker = bool(
-        getattr(config.option, "loadgroup", False)
-    )  # an xdist worker under --dist loadgroup
+    in_group_worker = bool(getattr(config.option, "loadgroup", False))  # an xdist worker, --dist loadgroup
     for item in items:
         group = xdist_group_of(item)
         if group is None:
@@ -94,16 +95,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             tag_with_group(item, group)
 
 
-@pytest.hookimpl(trylast=True)  # after xdist's hook: the scheduler must see every group
+@pytest.hookimpl(tryfirst=True)  # before the worker sends its node ids: the scheduler must see every group
 def pytest_collection_finish(session: pytest.Session) -> None:
     if not getattr(session.config.option, "loadgroup", False):
         return
     untagged = [item.nodeid for item in session.items if xdist_group_of(item) and "@" not in item.nodeid]
     if untagged:
-        raise pytest.UsageError(
-            f"--dist loadgroup: {untagged[0]} lost its worker group with this pytest/pytest-xdist pair; "
+        message = (
+            f"error: --dist loadgroup: {untagged[0]} lost its worker group with this pytest/pytest-xdist pair; "
             "run `make test TEST_WORKERS=0` (one process) until tests/conftest.py's tag_with_group is updated"
         )
+        print(message, file=sys.__stderr__, flush=True)  # a worker's own errors do not reach the terminal
+        raise pytest.UsageError(message)
 
 
 @pytest.fixture(scope="session", autouse=True)
