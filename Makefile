@@ -44,10 +44,13 @@ prepare: setup
 run: prepare
 	$(PY) -m taskexpert.demo
 
-## test: the whole test suite on CPU, offline
+## test: the whole test suite on CPU, offline, in $(TEST_WORKERS) worker processes (pytest-xdist);
+##       `make test TEST_WORKERS=0` runs it in one process; PYTEST_ARGS adds pytest options (e.g. -x, -k NAME)
+TEST_WORKERS ?= 2
+PYTEST_ARGS ?=
 test: setup-dev
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
