@@ -125,5 +125,7 @@ def report_files(directory: Path, draws: int = 200) -> dict[str, str]:
     command = [sys.executable, "-m", "taskexpert.report", str(directory), "--bootstrap", str(draws)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
-    printed = " ".join(result.stdout.replace(str(directory), "<study>").split())  # wrapped to the path's length
+    printed = " ".join(
+        result.stdout.replace(str(directory), "<study>").split()
+    )  # wrapped to the path's length
     return {"summary.csv": (directory / "summary.csv").read_text(), "printed": printed}
