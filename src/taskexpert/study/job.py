@@ -20,7 +20,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from taskexpert.errors import ConfigError, DataError
-from taskexpert.study.arm_data import ArmData, ArmRequest, prepare_arm
+from taskexpert.study.arm_data import prepare_arm
+from taskexpert.study.arm_runs import ArmData, ArmRequest
 from taskexpert.study.arm_spec import ArmSpec, arm_from_config
 from taskexpert.study.teacher_numbers import ZERO
 from taskexpert.utils.atomic import atomic_write_json

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from taskexpert.data.split_meta import meta_path
-from taskexpert.study.arm_data import (
+from taskexpert.study.arm_file import write_arm_file
+from taskexpert.study.arm_runs import (
     ArmData,
     ArmDataError,
     ArmRequest,
@@ -23,7 +24,6 @@ from taskexpert.study.arm_data import (
     run_method,
     teacher_price,
 )
-from taskexpert.study.arm_file import write_arm_file
 from taskexpert.study.teacher_numbers import budget_left, exhausted, method_numbers, summed
 from taskexpert.utils.atomic import atomic_write_text
 
