@@ -98,7 +98,8 @@ def test_the_study_directory_is_stable_and_holds_the_arms(tmp_path):
     assert cfg.hydra.sweep.dir == f"{tmp_path}/studies/augmentation_pubmedqa"
     params = cfg.hydra.sweeper.params
     assert params.data_arm == "none,rewrite,new,combined" and params.seed == "1,2,3"
-    assert compose_config([]).augment.dir == "outputs/arms"  # outside a study: under the output root
+    plain = compose_config([])
+    assert plain.augment.dir == f"{plain.paths.output_root}/arms"  # outside a study: under the output root
 
 
 @pytest.mark.parametrize(
