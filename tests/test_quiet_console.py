@@ -69,5 +69,9 @@ def test_verbose_dry_run_of_a_local_model_directory(tmp_path):
     lines = run_merged(["model=local", f"model.path={model_dir}", "dry_run=true", "--verbose"], tmp_path)
     assert f"  total parameters:     {total:,}" in lines
     assert any(line.startswith(f"  trainable parameters: {trainable:,} ") for line in lines)
-    assert any("`is_gradient_checkpointing` is deprecated" in line for line in lines), "\n".join(lines)
+    import peft
+    from packaging.version import Version
+
+    if Version(peft.__version__) < Version("0.22"):  # peft 0.22 no longer reads the deprecated property
+        assert any("`is_gradient_checkpointing` is deprecated" in line for line in lines), "\n".join(lines)
     assert [path.name for path in (tmp_path / "outputs").iterdir()] == ["dry_runs"]
