@@ -66,17 +66,23 @@ def _draw_metric(axis, baseline: ArmResult | None, arms: list[ArmResult], colour
         if not shown:
             continue
         means = [arm.mean for arm in shown]
-        axis.errorbar(
-            [_answers(arm) for arm in shown],
-            means,
-            yerr=[math.nan if arm.std is None else arm.std for arm in shown],
-            marker="o",
-            capsize=4,
-            linewidth=1.6,
-            color=colours[name],
-            label=name,
-        )
-        _annotate_rounds(axis, shown, means, colours[name])
+        errors = [math.nan if arm.std is None else arm.std for arm in shown]
+        _draw_arm_line(axis, shown, means, errors, colours[name], name)
+
+
+def _draw_arm_line(axis, shown: list[ArmResult], values: list[float], errors, colour: str, name: str) -> None:
+    """One method's arms against the teacher calls they took, with error bars and their rounds labelled."""
+    axis.errorbar(
+        [_answers(arm) for arm in shown],
+        values,
+        yerr=errors,
+        marker="o",
+        capsize=4,
+        linewidth=1.6,
+        color=colour,
+        label=name,
+    )
+    _annotate_rounds(axis, shown, values, colour)
 
 
 def _draw_difference(axis, arms: list[ArmResult], colours: dict[str, str]) -> None:
@@ -88,17 +94,7 @@ def _draw_difference(axis, arms: list[ArmResult], colours: dict[str, str]) -> No
         differences = [arm.difference.difference for arm in shown]
         below = [arm.difference.difference - arm.difference.low for arm in shown]
         above = [arm.difference.high - arm.difference.difference for arm in shown]
-        axis.errorbar(
-            [_answers(arm) for arm in shown],
-            differences,
-            yerr=[below, above],
-            marker="o",
-            capsize=4,
-            linewidth=1.6,
-            color=colours[name],
-            label=name,
-        )
-        _annotate_rounds(axis, shown, differences, colours[name])
+        _draw_arm_line(axis, shown, differences, [below, above], colours[name], name)
 
 
 def augmentation_figure(study: Study, titles: Mapping[str, str] | None = None) -> Figure | None:
